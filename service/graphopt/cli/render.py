@@ -1,0 +1,121 @@
+"""Rich renderings of engine results (tables for people, JSON for programs)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from graphopt.engine.report import GraphStats, ModelInfo, PassRecord, Report
+
+
+def _num(value: float | int | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}"
+    return f"{int(value):,}"
+
+
+def _change(before: float, after: float) -> str:
+    if before == after:
+        return "="
+    if before == 0:
+        return f"{after - before:+,}"
+    return f"{(after - before) / before:+.1%}"
+
+
+def stats_table(original: GraphStats, optimized: GraphStats | None = None) -> Table:
+    """Nodes, params, bytes, MACs, depth and parallelism (before/after when both given)."""
+    table = Table(title="Graph statistics")
+    table.add_column("metric")
+    table.add_column("original", justify="right")
+    if optimized is not None:
+        table.add_column("optimized", justify="right")
+        table.add_column("change", justify="right")
+    rows = [
+        ("nodes", "nodes"),
+        ("parameters", "params"),
+        ("parameter bytes", "param_bytes"),
+        ("initializers", "initializers"),
+        ("MACs", "macs"),
+        ("depth (ops)", "depth"),
+        ("parallelism", "parallelism"),
+    ]
+    for label, attr in rows:
+        before = getattr(original, attr)
+        if optimized is None:
+            table.add_row(label, _num(before))
+        else:
+            after = getattr(optimized, attr)
+            table.add_row(label, _num(before), _num(after), _change(before, after))
+    return table
+
+
+def io_table(info: ModelInfo) -> Table:
+    """The model's inputs and outputs."""
+    table = Table(title=f"{info.name}  (opset {info.opset.get('', '?')}, IR {info.ir_version})")
+    table.add_column("kind")
+    table.add_column("name")
+    table.add_column("dtype")
+    table.add_column("shape")
+    for kind, specs in (("input", info.inputs), ("output", info.outputs)):
+        for spec in specs:
+            shape = (
+                "?"
+                if spec.shape is None
+                else "x".join("?" if d is None else str(d) for d in spec.shape)
+            )
+            table.add_row(kind, spec.name, spec.dtype or "?", shape or "scalar")
+    return table
+
+
+def ops_table(stats: GraphStats, top: int = 15) -> Table:
+    """The most frequent op types."""
+    table = Table(title=f"Top {top} op types")
+    table.add_column("op")
+    table.add_column("count", justify="right")
+    for op, count in sorted(stats.op_histogram.items(), key=lambda kv: (-kv[1], kv[0]))[:top]:
+        table.add_row(op, str(count))
+    return table
+
+
+def passes_table(records: list[PassRecord]) -> Table:
+    """Per pass name: applications, nodes removed/added, time."""
+    totals: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0])
+    for record in records:
+        entry = totals[record.name]
+        entry[0] += 1
+        entry[1] += record.nodes_removed
+        entry[2] += record.nodes_added
+        entry[3] += record.ms
+        entry[4] += record.nodes_rewritten
+    table = Table(title="Passes")
+    for column in ("pass", "runs", "removed", "added", "rewritten", "ms"):
+        table.add_column(column, justify="left" if column == "pass" else "right")
+    for name, (runs, removed, added, ms, rewritten) in totals.items():
+        table.add_row(name, _num(runs), _num(removed), _num(added), _num(rewritten), f"{ms:,.1f}")
+    return table
+
+
+def verification_lines(report: Report) -> list[str]:
+    """The verification verdict and per-output errors, as markup lines."""
+    v = report.verification
+    colour = {"passed": "green", "failed": "red"}.get(v.status, "yellow")
+    lines = [
+        f"verification: [{colour}]{v.status}[/{colour}]" + (f" — {v.reason}" if v.reason else "")
+    ]
+    for output in v.outputs:
+        lines.append(
+            f"  {output.name}: max_abs={_num(output.max_abs) if output.max_abs is None else f'{output.max_abs:.3g}'}"
+            f" max_rel={'-' if output.max_rel is None else f'{output.max_rel:.3g}'}"
+            f" cosine={'-' if output.cosine is None else f'{output.cosine:.6f}'}"
+            + ("" if output.passed else " [red]MISMATCH[/red]")
+        )
+    for rolled in v.rolled_back:
+        lines.append(
+            f"  [yellow]rolled back[/yellow] {rolled.name} ({rolled.reason}): {rolled.error}"
+        )
+    return lines

@@ -1,0 +1,364 @@
+"""The optimization driver: load -> pipeline -> verify (bisect, roll back) -> save -> report.
+
+Contract of :func:`optimize`:
+
+- the original model is never modified; every attempt runs the pipeline on a fresh clone;
+- a pass that raises is removed from the pipeline and the pipeline re-run without it
+  (``reason="exception"``);
+- when verification is on and possible, a candidate whose outputs differ from the
+  original's is bisected: pipeline prefixes are re-run until the first pass application
+  that breaks equivalence is found; that pass is removed and the pipeline re-run without it
+  (``reason="mismatch"``), until a candidate passes. A lossy pass is never removed for a
+  mismatch: its error is reported (``verification.passed`` false);
+- if onnxruntime cannot run the original, the pipeline still runs and the report says why
+  verification was not possible;
+- invalid caller input (model, shapes, pass names, options) raises :class:`GraphoptError`;
+  nothing else does: every other failure ends up in the report.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import onnx_ir as ir
+
+from graphopt import __version__
+from graphopt.engine.errors import Diagnostic, GraphoptError, WarningCode
+from graphopt.engine.graph_view.stats import compute_stats
+from graphopt.engine.inspection import model_info, model_stats
+from graphopt.engine.intake import LoadedModel, ModelSource, load_model
+from graphopt.engine.model_io import save_model
+from graphopt.engine.options import OptimizeOptions
+from graphopt.engine.passes import (
+    PassContext,
+    PassCrash,
+    Pipeline,
+    PipelineRun,
+    custom_pipeline,
+    pass_class,
+    preset,
+    run_pipeline,
+)
+from graphopt.engine.passes.pipeline import step
+from graphopt.engine.progress import Progress, ProgressCallback, ignore_progress
+from graphopt.engine.report import (
+    DiagnosticModel,
+    OutputFile,
+    PipelineInfo,
+    Report,
+    RolledBack,
+    Timings,
+    Verification,
+)
+from graphopt.engine.shapes import check_input_shapes
+from graphopt.engine.verify.compare import DEFAULT_TOLERANCES
+from graphopt.engine.verify.verifier import CheckResult, Verifier
+
+
+@dataclass
+class OptimizeResult:
+    """The report, the optimized model, and where it was written.
+
+    ``model`` may memory-map the source's external data: it stays valid until
+    :meth:`close` (or the end of a ``with`` block).
+    """
+
+    report: Report
+    model: ir.Model
+    output: Path | None
+    resources: ExitStack = field(default_factory=ExitStack)
+
+    def close(self) -> None:
+        self.resources.close()
+
+    def __enter__(self) -> OptimizeResult:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def resolve_pipeline(options: OptimizeOptions) -> Pipeline:
+    """The pipeline the options name, with shape pinning added when shapes are pinned."""
+    if isinstance(options.pipeline, str):
+        pipeline = preset(options.pipeline)
+    else:
+        pipeline = custom_pipeline(options.pipeline)
+    if options.input_shapes and "shape_specialization" not in pipeline.pass_names():
+        pipeline = Pipeline(
+            name=pipeline.name, steps=[step("shape_specialization"), *pipeline.steps]
+        )
+    return pipeline.validate_names()
+
+
+def _pass_options(options: OptimizeOptions) -> dict[str, dict[str, Any]]:
+    merged = {name: dict(values) for name, values in options.pass_options.items()}
+    for name in merged:
+        pass_class(name)
+    if options.input_shapes:
+        merged.setdefault("shape_specialization", {})["input_shapes"] = options.input_shapes
+    return merged
+
+
+class _Attempts:
+    """Runs the pipeline on clones of the original, excluding passes found at fault."""
+
+    def __init__(
+        self,
+        original: ir.Model,
+        pipeline: Pipeline,
+        options: OptimizeOptions,
+        progress: ProgressCallback,
+    ) -> None:
+        self.original = original
+        self.pipeline = pipeline
+        self.pass_options = _pass_options(options)
+        self.target = options.target
+        self.progress = progress
+        self.excluded: set[str] = set()
+        self.rolled_back: list[RolledBack] = []
+        self.warnings: list[Diagnostic] = []
+
+    def run(self, max_applications: int | None = None) -> tuple[ir.Model, PipelineRun]:
+        """One pipeline run on a fresh clone; passes that raise are excluded and retried."""
+        while True:
+            candidate = self.original.clone()
+            ctx = PassContext(target=self.target)
+            try:
+                run = run_pipeline(
+                    candidate,
+                    self.pipeline,
+                    ctx,
+                    pass_options=self.pass_options,
+                    exclude=self.excluded,
+                    max_applications=max_applications,
+                    progress=self.progress if max_applications is None else ignore_progress,
+                )
+            except PassCrash as crash:
+                if isinstance(crash.cause, GraphoptError):
+                    raise crash.cause from None
+                self.exclude(crash.pass_name, "exception", str(crash))
+                continue
+            if max_applications is None:
+                self.warnings.extend(ctx.warnings)
+            return candidate, run
+
+    def exclude(self, name: str, reason: str, error: str, outputs: list | None = None) -> None:
+        self.excluded.add(name)
+        self.rolled_back.append(
+            RolledBack(name=name, reason=reason, error=error, outputs=outputs or [])  # type: ignore[arg-type]
+        )
+        code = WarningCode.PASS_FAILED if reason == "exception" else WarningCode.PASS_ROLLED_BACK
+        self.warnings.append(
+            Diagnostic(
+                code, f"Pass {name!r} was rolled back: {error}", {"pass": name, "reason": reason}
+            )
+        )
+
+
+def _failure_summary(result: CheckResult) -> str:
+    if result.error:
+        return result.error
+    bad = [o for o in result.outputs if not o.passed]
+    worst = ", ".join(f"{o.name} (max_abs={o.max_abs}, mismatched={o.mismatched})" for o in bad[:3])
+    return f"outputs differ from the original: {worst}"
+
+
+def _bisect(attempts: _Attempts, verifier: Verifier, applications: int) -> int:
+    """The 1-based number of the first pass application after which the check fails."""
+    good, bad = 0, applications
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        attempts.progress(Progress("bisect", f"checking the first {middle} pass applications"))
+        candidate, _ = attempts.run(max_applications=middle)
+        result = verifier.check(candidate)
+        verifier.discard(result)
+        if result.passed:
+            good = middle
+        else:
+            bad = middle
+    return bad
+
+
+def _verify_loop(
+    attempts: _Attempts, verifier: Verifier
+) -> tuple[ir.Model, PipelineRun, CheckResult | None, str | None]:
+    """Run, check, bisect and roll back until a candidate passes (see module contract)."""
+    attempts.progress(Progress("passes", "running the pipeline", 0.0))
+    candidate, run = attempts.run()
+    checked_baseline = False
+    while True:
+        attempts.progress(Progress("verify", "comparing with the original"))
+        result = verifier.check(candidate)
+        if result.passed:
+            return candidate, run, result, None
+        summary = _failure_summary(result)
+        if not checked_baseline:
+            checked_baseline = True
+            baseline = verifier.check(attempts.original.clone())
+            verifier.discard(baseline)
+            if not baseline.passed:
+                reason = (
+                    "the unmodified model does not reproduce its own outputs: "
+                    + _failure_summary(baseline)
+                )
+                return candidate, run, result, reason
+        if not run.records:
+            return candidate, run, result, summary
+        verifier.discard(result)
+        culprit = run.records[_bisect(attempts, verifier, run.applications) - 1]
+        if not culprit.lossless:
+            candidate, run = attempts.run()
+            return (
+                candidate,
+                run,
+                verifier.check(candidate),
+                f"lossy pass {culprit.name!r}: {summary}",
+            )
+        attempts.exclude(culprit.name, "mismatch", summary, result.outputs)
+        attempts.progress(Progress("passes", f"re-running without {culprit.name}"))
+        candidate, run = attempts.run()
+
+
+def optimize(
+    source: ModelSource | LoadedModel,
+    options: OptimizeOptions | None = None,
+    *,
+    output: Path | None = None,
+    progress: ProgressCallback = ignore_progress,
+) -> OptimizeResult:
+    """Optimize a model (see module contract); write it to ``output`` when given."""
+    options = options or OptimizeOptions()
+    started = time.perf_counter()
+    timings = Timings()
+    with ExitStack() as resources:
+        if isinstance(source, LoadedModel):
+            loaded = source
+        else:
+            progress(Progress("load", "loading and validating the model"))
+            loaded = resources.enter_context(load_model(source))
+        timings.load_ms = _ms(started)
+        check_input_shapes(loaded.model, options.input_shapes)
+        pipeline = resolve_pipeline(options)
+        attempts = _Attempts(loaded.model, pipeline, options, progress)
+        workdir = resources.enter_context(
+            tempfile.TemporaryDirectory(
+                prefix=".graphopt-", dir=Path(output).parent if output else None
+            )
+        )
+        result = _run(loaded, options, pipeline, attempts, Path(workdir), output, timings, progress)
+        result.resources = resources.pop_all()
+    result.report.timings.total_ms = _ms(started)
+    return result
+
+
+def _run(
+    loaded: LoadedModel,
+    options: OptimizeOptions,
+    pipeline: Pipeline,
+    attempts: _Attempts,
+    workdir: Path,
+    output: Path | None,
+    timings: Timings,
+    progress: ProgressCallback,
+) -> OptimizeResult:
+    verify = options.verify
+    atol, rtol = DEFAULT_TOLERANCES["float32"]
+    verification = Verification(
+        status="skipped",
+        passed=None,
+        atol=atol if verify.atol is None else verify.atol,
+        rtol=rtol if verify.rtol is None else verify.rtol,
+    )
+    checked: CheckResult | None = None
+    phase = time.perf_counter()
+    if not verify.enabled:
+        candidate, run = attempts.run()
+        timings.passes_ms = _ms(phase)
+    else:
+        progress(Progress("verify", "running the original model"))
+        verifier = Verifier(
+            loaded.model,
+            loaded.path,
+            verify,
+            options.input_shapes,
+            workdir,
+            model_name=Path(output).name if output else "model.onnx",
+        )
+        verification.inputs = verifier.inputs_used
+        if not verifier.loadable:
+            candidate, run = attempts.run()
+            timings.passes_ms = _ms(phase)
+        else:
+            candidate, run, checked, failure = _verify_loop(attempts, verifier)
+            timings.verify_ms = _ms(phase)
+            verification.attempts = verifier.checks
+            if checked is not None and checked.compared:
+                passed = checked.passed and failure is None
+                verification.status = "passed" if passed else "failed"
+                verification.passed = passed
+                verification.reason = failure
+                verification.outputs = checked.outputs
+        if verifier.unavailable is not None:
+            verification.status, verification.reason = "unavailable", verifier.unavailable
+            attempts.warnings.append(
+                Diagnostic(WarningCode.VERIFICATION_UNAVAILABLE, verifier.unavailable)
+            )
+    verification.rolled_back = attempts.rolled_back
+
+    written: OutputFile | None = None
+    if output is not None:
+        progress(Progress("save", f"writing {output}"))
+        phase = time.perf_counter()
+        written = _place(candidate, checked, Path(output))
+        timings.save_ms = _ms(phase)
+    report = Report(
+        graphopt_version=__version__,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        model=model_info(loaded),
+        pipeline=PipelineInfo(
+            name=pipeline.name,
+            passes=pipeline.pass_names(),
+            pass_options=_pass_options(options),
+            input_shapes=options.input_shapes,
+        ),
+        original=model_stats(loaded.model, options.input_shapes),
+        optimized=compute_stats(candidate),
+        passes=run.records,
+        verification=verification,
+        warnings=[DiagnosticModel(**w.to_dict()) for w in loaded.warnings + attempts.warnings],
+        timings=timings,
+        output=written,
+    )
+    return OptimizeResult(report=report, model=candidate, output=Path(output) if output else None)
+
+
+def _place(candidate: ir.Model, checked: CheckResult | None, output: Path) -> OutputFile:
+    """Move the verified candidate's files to ``output``, or write the model there.
+
+    Candidates are saved under the output's file name, so the external-data location
+    written inside the model stays right after the move.
+    """
+    if checked is None or checked.path is None or not checked.passed:
+        return save_model(candidate, output)
+    data = checked.path.parent / f"{checked.path.name}.data"
+    written = OutputFile(path=str(output), size_bytes=checked.path.stat().st_size)
+    if data.exists():
+        written.data_path = str(output.parent / data.name)
+        written.data_bytes = data.stat().st_size
+        os.replace(data, written.data_path)
+    os.replace(checked.path, output)
+    shutil.rmtree(checked.path.parent, ignore_errors=True)
+    return written
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 3)

@@ -1,0 +1,41 @@
+"""What a caller can ask of :func:`graphopt.engine.optimize` (shared by CLI, API, workers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from graphopt.engine.verify.runner import OptimizationLevel
+
+
+class VerifyOptions(BaseModel):
+    """How the optimized model is checked against the original."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    sets: int = Field(3, ge=1, le=100, description="random input sets (ignored with inputs)")
+    seed: int = 0
+    inputs: Path | None = Field(None, description=".npz of inputs keyed by input name")
+    atol: float | None = Field(None, ge=0, description="absolute tolerance; default by dtype")
+    rtol: float | None = Field(None, ge=0, description="relative tolerance; default by dtype")
+    graph_optimization_level: OptimizationLevel = Field(
+        "disable_all",
+        description="onnxruntime's own optimizations while verifying; off by default so that "
+        "only graphopt's changes are compared",
+    )
+    intra_op_threads: int = Field(0, ge=0, description="0: onnxruntime's default")
+
+
+class OptimizeOptions(BaseModel):
+    """A pipeline (preset name or list of pass names) and its settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: str | list[str] = "default"
+    pass_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    input_shapes: dict[str, list[int]] = Field(default_factory=dict)
+    target: Literal["portable", "onnxruntime"] = "portable"
+    verify: VerifyOptions = Field(default_factory=VerifyOptions)

@@ -1,0 +1,1 @@
+"""Lossless clean-up passes."""

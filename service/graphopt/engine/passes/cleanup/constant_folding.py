@@ -1,0 +1,69 @@
+"""Pass ``constant_folding``."""
+
+from __future__ import annotations
+
+import onnx_ir as ir
+from onnxscript.optimizer import fold_constants_ir
+from pydantic import Field
+
+from graphopt.engine.passes.base import ModelPass, NoOptions, PassContext, PassFamily, PassOutcome
+from graphopt.engine.passes.registry import register
+
+
+class ConstantFoldingOptions(NoOptions):
+    input_size_limit: int = Field(
+        1 << 24,
+        ge=0,
+        description="elements; a node with a larger constant input is not folded "
+        "(Transpose of a weight read by that node alone always is)",
+    )
+    output_size_limit: int = Field(
+        1 << 20,
+        ge=0,
+        description="elements; a result larger than this is stored only when it does not "
+        "grow the model (its single-use inputs are at least as large)",
+    )
+    fold_constant_of_shape: bool = Field(
+        False,
+        description="materialize ConstantOfShape results (off: a 1-element fill stays a 1-element "
+        "fill instead of becoming a full tensor in the file)",
+    )
+    node_shape_inference: bool = Field(True, description="infer shapes node by node while folding")
+
+
+@register
+class ConstantFolding(ModelPass):
+    """Evaluate nodes whose inputs are all constant and replace them with their result.
+
+    Matches: default-domain nodes whose inputs are true constants (initializers that are not
+    graph inputs, Constant outputs), plus the shape arithmetic that becomes constant once
+    shapes are known (Shape, Size, Gather/Concat/Slice over shapes, If with a constant
+    condition), in every graph and function. Evaluation is onnxscript's constant folder
+    (onnx reference kernels). Leaves alone: nondeterministic ops, control flow other than
+    If on a constant, QuantizeLinear/DequantizeLinear, ConstantOfShape (unless
+    ``fold_constant_of_shape``), and results over the size caps. Guarantees: values are
+    those the reference kernels compute for the same inputs. Lossless.
+    """
+
+    name = "constant_folding"
+    family = PassFamily.CLEANUP
+    lossless = True
+    Options = ConstantFoldingOptions
+
+    def run(self, model: ir.Model, ctx: PassContext) -> PassOutcome:
+        assert isinstance(self.options, ConstantFoldingOptions)
+        options = self.options
+
+        def should_fold(node: ir.Node) -> bool | None:
+            if options.fold_constant_of_shape and node.op_type == "ConstantOfShape":
+                return node.domain in ("", "ai.onnx")
+            return None
+
+        result = fold_constants_ir(
+            model,
+            onnx_shape_inference=options.node_shape_inference,
+            input_size_limit=options.input_size_limit,
+            output_size_limit=options.output_size_limit,
+            should_fold=should_fold,
+        )
+        return PassOutcome(changed=result.modified)

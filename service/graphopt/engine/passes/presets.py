@@ -1,0 +1,54 @@
+"""Named pipelines. ``default`` is what jobs and the CLI run unless told otherwise.
+
+- ``lossless``: shape inference and pinning, then a fixed-point clean-up (constant
+  folding, no-op and dead-code elimination, CSE), constant lifting and initializer
+  deduplication, and a final shape inference so the output carries full annotations.
+- ``default``: the lossless pipeline (fusion and memory passes join it as they land).
+- ``aggressive``: ``lossless`` with larger folding caps and ConstantOfShape materialized:
+  fewer nodes, possibly a larger file.
+"""
+
+from __future__ import annotations
+
+from graphopt.engine.errors import ErrorCode, GraphoptError
+from graphopt.engine.passes.pipeline import Pipeline, fixed_point, step
+
+
+def _cleanup(**folding: object) -> list:
+    return [
+        step("shape_inference"),
+        step("shape_specialization"),
+        fixed_point(
+            step("constant_folding", **folding),
+            step("noop_elimination"),
+            step("common_subexpression_elimination"),
+            step("dead_code_elimination"),
+        ),
+        step("constant_lifting"),
+        step("initializer_deduplication"),
+        step("dead_code_elimination"),
+        step("shape_inference"),
+    ]
+
+
+PRESETS: dict[str, Pipeline] = {
+    "lossless": Pipeline(name="lossless", steps=_cleanup()),
+    "default": Pipeline(name="default", steps=_cleanup()),
+    "aggressive": Pipeline(
+        name="aggressive",
+        steps=_cleanup(fold_constant_of_shape=True, output_size_limit=1 << 24),
+    ),
+}
+
+
+def preset(name: str) -> Pipeline:
+    """The preset pipeline ``name``, or ``unknown_pipeline``."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise GraphoptError(
+            ErrorCode.UNKNOWN_PIPELINE,
+            f"There is no pipeline named {name!r}; presets are {sorted(PRESETS)}.",
+            pipeline=name,
+            known=sorted(PRESETS),
+        ) from None

@@ -1,0 +1,1 @@
+"""Passes that infer or pin shapes."""

@@ -1,0 +1,39 @@
+"""Pass ``shape_inference``."""
+
+from __future__ import annotations
+
+import onnx_ir as ir
+from pydantic import Field
+
+from graphopt.engine.passes.base import ModelPass, NoOptions, PassContext, PassFamily, PassOutcome
+from graphopt.engine.passes.registry import register
+from graphopt.engine.shapes import infer_shapes, known_shape_count
+
+
+class ShapeInferenceOptions(NoOptions):
+    data_prop: bool = Field(True, description="propagate constant shape values (Shape->Gather...)")
+
+
+@register
+class ShapeInference(ModelPass):
+    """Annotate values with the types and shapes onnx's shape inference derives.
+
+    Matches: every value of the main graph and subgraphs whose type or shape is missing or
+    partly unknown. Guarantees: no node, initializer or graph input/output name changes; an
+    integer dimension already known is never changed; a failure of inference leaves the
+    model as it was, with a note. Lossless (annotations only).
+    """
+
+    name = "shape_inference"
+    family = PassFamily.SHAPES
+    lossless = True
+    Options = ShapeInferenceOptions
+
+    def run(self, model: ir.Model, ctx: PassContext) -> PassOutcome:
+        assert isinstance(self.options, ShapeInferenceOptions)
+        before = known_shape_count(model)
+        notes = infer_shapes(model, data_prop=self.options.data_prop)
+        after = known_shape_count(model)
+        return PassOutcome(
+            changed=after != before, notes=[*notes, f"static shapes: {before} -> {after}"]
+        )

@@ -1,0 +1,1 @@
+"""Verification: run original and optimized with onnxruntime on the same inputs, compare."""

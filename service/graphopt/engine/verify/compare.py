@@ -1,0 +1,125 @@
+"""Output comparison: exact for integers and booleans, tolerance-based for floats.
+
+Per output and input set: shapes and dtypes must match exactly. For floating types,
+``max_abs`` is the largest ``|actual - expected|`` over finite elements, ``max_rel`` the
+largest ``|actual - expected| / max(|expected|, atol)``, ``cosine`` the cosine similarity of
+the finite elements (1.0 when both are all zero); an element mismatches when it falls
+outside ``atol + rtol * |expected|`` or when NaN/±inf do not coincide. Default tolerances
+depend on the dtype (:data:`DEFAULT_TOLERANCES`); callers may override both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graphopt.engine.report import OutputComparison
+
+DEFAULT_TOLERANCES: dict[str, tuple[float, float]] = {
+    "float64": (1e-9, 1e-7),
+    "float32": (1e-4, 1e-3),
+    "float16": (1e-2, 1e-2),
+    "bfloat16": (5e-2, 5e-2),
+}
+FALLBACK_FLOAT_TOLERANCE = (1e-1, 1e-1)
+
+
+def tolerances(dtype: np.dtype, atol: float | None, rtol: float | None) -> tuple[float, float]:
+    """The (atol, rtol) to use for ``dtype`` with optional overrides."""
+    default_atol, default_rtol = DEFAULT_TOLERANCES.get(dtype.name, FALLBACK_FLOAT_TOLERANCE)
+    return (default_atol if atol is None else atol, default_rtol if rtol is None else rtol)
+
+
+def _is_float(array: np.ndarray) -> bool:
+    return (
+        array.dtype.kind == "f" or array.dtype.name in ("bfloat16",) or "float8" in array.dtype.name
+    )
+
+
+def compare_arrays(
+    name: str,
+    actual: np.ndarray,
+    expected: np.ndarray,
+    atol: float | None = None,
+    rtol: float | None = None,
+    *,
+    values: bool = True,
+) -> OutputComparison:
+    """Compare one output (see module docstring); ``values=False`` checks shape/dtype only."""
+    dtype_match = actual.dtype == expected.dtype
+    shape_match = actual.shape == expected.shape
+    base = {
+        "name": name,
+        "dtype": expected.dtype.name,
+        "shape_match": shape_match,
+        "dtype_match": dtype_match,
+    }
+    if not (dtype_match and shape_match):
+        return OutputComparison(**base, max_abs=None, max_rel=None, cosine=None, passed=False)
+    if not values:
+        return OutputComparison(
+            **base, max_abs=None, max_rel=None, cosine=None, compared=False, passed=True
+        )
+    if not _is_float(expected):
+        equal = actual == expected if expected.dtype.kind in "OUS" else np.equal(actual, expected)
+        mismatched = int(np.size(equal) - np.count_nonzero(equal))
+        diff = 0.0
+        if mismatched and expected.dtype.kind in "iub":
+            diff = float(np.max(np.abs(actual.astype(np.float64) - expected.astype(np.float64))))
+        return OutputComparison(
+            **base,
+            max_abs=diff,
+            max_rel=None,
+            cosine=None,
+            mismatched=mismatched,
+            passed=mismatched == 0,
+        )
+    atol_, rtol_ = tolerances(expected.dtype, atol, rtol)
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
+    finite = np.isfinite(a) & np.isfinite(e)
+    special_ok = np.where(finite, True, (np.isnan(a) & np.isnan(e)) | (a == e))
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.where(finite, np.abs(a - e), 0.0)
+    outside = finite & (diff > atol_ + rtol_ * np.abs(e))
+    mismatched = int(np.count_nonzero(outside) + np.count_nonzero(~special_ok))
+    max_abs = float(diff[finite].max()) if finite.any() else 0.0
+    max_rel = (
+        float((diff[finite] / np.maximum(np.abs(e[finite]), atol_)).max()) if finite.any() else 0.0
+    )
+    fa, fe = a[finite], e[finite]
+    norm = float(np.linalg.norm(fa) * np.linalg.norm(fe))
+    cosine = (
+        float(np.dot(fa, fe) / norm)
+        if norm > 0
+        else (1.0 if not fa.any() and not fe.any() else 0.0)
+    )
+    return OutputComparison(
+        **base,
+        max_abs=max_abs,
+        max_rel=max_rel,
+        cosine=cosine,
+        mismatched=mismatched,
+        passed=mismatched == 0,
+    )
+
+
+def worst_of(comparisons: list[OutputComparison]) -> OutputComparison:
+    """Combine one output's comparisons over several input sets into the worst case."""
+    first = comparisons[0]
+
+    def worst(values: list[float | None], pick) -> float | None:
+        known = [v for v in values if v is not None]
+        return pick(known) if known else None
+
+    return OutputComparison(
+        name=first.name,
+        dtype=first.dtype,
+        shape_match=all(c.shape_match for c in comparisons),
+        dtype_match=all(c.dtype_match for c in comparisons),
+        max_abs=worst([c.max_abs for c in comparisons], max),
+        max_rel=worst([c.max_rel for c in comparisons], max),
+        cosine=worst([c.cosine for c in comparisons], min),
+        mismatched=sum(c.mismatched for c in comparisons),
+        compared=all(c.compared for c in comparisons),
+        passed=all(c.passed for c in comparisons),
+    )

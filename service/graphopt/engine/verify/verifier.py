@@ -1,0 +1,173 @@
+"""The verifier: runs the original once, then checks candidates against its outputs.
+
+Contract: :class:`Verifier` loads the original in onnxruntime, prepares input sets (from
+the user's .npz, or generated for the pinned shapes) and runs the original on them.
+
+- ``loadable`` is false when onnxruntime cannot load the original: no check is possible.
+- ``unavailable`` says why outputs cannot be compared (the original does not run on the
+  inputs); candidates are then still required to load in onnxruntime ("load-only" checks).
+
+:meth:`Verifier.check` saves a candidate, loads it with the same session options, runs it
+on the same inputs and compares every output (:mod:`.compare`); outputs that depend on
+random ops are compared by shape and dtype only. A candidate onnxruntime cannot load or
+run fails the check.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx_ir as ir
+import onnxruntime as ort
+
+from graphopt.engine.errors import GraphoptError
+from graphopt.engine.model_io import save_model
+from graphopt.engine.op_traits import nondeterministic_outputs
+from graphopt.engine.options import VerifyOptions
+from graphopt.engine.report import InputsUsed, OutputComparison
+from graphopt.engine.verify.compare import compare_arrays, worst_of
+from graphopt.engine.verify.inputs import (
+    DEFAULT_DIMS,
+    InputSet,
+    has_free_dims,
+    load_npz_inputs,
+    random_inputs,
+    resolve_shapes,
+)
+from graphopt.engine.verify.runner import SessionError, open_session, run_session, session_options
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one candidate check; ``path`` is where the candidate was saved."""
+
+    passed: bool
+    outputs: list[OutputComparison] = field(default_factory=list)
+    error: str | None = None
+    path: Path | None = None
+    compared: bool = True
+
+
+class Verifier:
+    """See module docstring. ``workdir`` receives saved candidates, named ``model_name``."""
+
+    def __init__(
+        self,
+        original: ir.Model,
+        original_path: Path | None,
+        options: VerifyOptions,
+        input_shapes: dict[str, list[int]],
+        workdir: Path,
+        model_name: str = "model.onnx",
+    ) -> None:
+        self.options = options
+        self.workdir = workdir
+        self.model_name = model_name
+        self.session_options = session_options(
+            options.graph_optimization_level, options.intra_op_threads
+        )
+        self.checks = 0
+        self.loadable = False
+        self.unavailable: str | None = None
+        self.inputs: list[InputSet] = []
+        self.reference: list[dict[str, np.ndarray]] = []
+        self.inputs_used: InputsUsed | None = None
+        self.shape_only = nondeterministic_outputs(original)
+        if original_path is None:
+            original_path = Path(save_model(original, workdir / "original" / "model.onnx").path)
+        try:
+            session = open_session(original_path, self.session_options)
+        except SessionError as exc:
+            self.unavailable = f"onnxruntime cannot load the original model: {exc}"
+            return
+        self.loadable = True
+        if options.inputs is not None:
+            self.inputs = load_npz_inputs(options.inputs, original)
+            self._run_reference(session)
+            source, seed = "file", None
+        else:
+            dims = DEFAULT_DIMS if has_free_dims(original, input_shapes) else DEFAULT_DIMS[:1]
+            for default_dim in dims:
+                try:
+                    shapes = resolve_shapes(original, input_shapes, default_dim)
+                    self.inputs = random_inputs(original, shapes, options.sets, options.seed)
+                except GraphoptError as exc:
+                    self.unavailable = exc.message
+                    return
+                if self._run_reference(session):
+                    break
+            source, seed = "random", options.seed
+        self.inputs_used = InputsUsed(
+            source=source,
+            sets=len(self.inputs),
+            seed=seed,
+            shapes={k: list(v.shape) for k, v in self.inputs[0].items()},
+        )
+
+    def _run_reference(self, session: ort.InferenceSession) -> bool:
+        """Run the original on the inputs; on failure set ``unavailable`` and return False."""
+        try:
+            self.reference = [run_session(session, feeds) for feeds in self.inputs]
+        except SessionError as exc:
+            self.unavailable = f"onnxruntime cannot run the original model on these inputs: {exc}"
+            return False
+        self.unavailable = None
+        return True
+
+    def check(self, candidate: ir.Model) -> CheckResult:
+        """Save ``candidate``, load it, and compare its outputs with the original's."""
+        assert self.loadable
+        self.checks += 1
+        path = self.workdir / f"candidate-{self.checks}" / self.model_name
+        save_model(candidate, path)
+        try:
+            session = open_session(path, self.session_options)
+            if self.unavailable is not None:
+                return CheckResult(True, path=path, compared=False)
+            results = [run_session(session, feeds) for feeds in self.inputs]
+        except SessionError as exc:
+            error = f"onnxruntime cannot load or run the optimized model: {exc}"
+            return CheckResult(False, error=error, path=path)
+        outputs = self._compare(results)
+        return CheckResult(all(o.passed for o in outputs), outputs, path=path)
+
+    def discard(self, result: CheckResult) -> None:
+        """Delete a candidate that will not be used."""
+        if result.path is not None:
+            shutil.rmtree(result.path.parent, ignore_errors=True)
+
+    def _compare(self, results: list[dict[str, np.ndarray]]) -> list[OutputComparison]:
+        per_output: dict[str, list[OutputComparison]] = {}
+        for expected, actual in zip(self.reference, results, strict=True):
+            for name in list(expected) + [n for n in actual if n not in expected]:
+                if name not in expected or name not in actual:
+                    per_output.setdefault(name, []).append(_missing(name))
+                    continue
+                base = name.split("[")[0].split("#")[0].split("{")[0]
+                per_output.setdefault(name, []).append(
+                    compare_arrays(
+                        name,
+                        actual[name],
+                        expected[name],
+                        self.options.atol,
+                        self.options.rtol,
+                        values=base not in self.shape_only,
+                    )
+                )
+        return [worst_of(items) for items in per_output.values()]
+
+
+def _missing(name: str) -> OutputComparison:
+    return OutputComparison(
+        name=name,
+        dtype=None,
+        shape_match=False,
+        dtype_match=False,
+        max_abs=None,
+        max_rel=None,
+        cosine=None,
+        passed=False,
+    )
