@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from rich.markup import escape
 
 from graphopt.cli import exit_codes
 from graphopt.cli.console import engine_progress, err, out
@@ -46,8 +47,8 @@ def _engine() -> Any:
         import graphopt.engine as engine
     except ImportError as exc:
         err.print(
-            f"[red]error[engine_missing][/red]: the optimization engine is not installed "
-            f"({exc.name} is missing): pip install 'graphopt[engine]'"
+            f"[red]error\\[engine_missing][/red]: the optimization engine is not installed "
+            f"({exc.name} is missing): pip install 'graphopt\\[engine]'"
         )
         raise typer.Exit(exit_codes.ENGINE_MISSING) from None
     for name in ("onnx_ir", "onnxscript", "onnx"):
@@ -56,7 +57,7 @@ def _engine() -> Any:
 
 
 def _fail(error: GraphoptError) -> NoReturn:
-    err.print(f"[red]error[{error.code}][/red]: {error.message}")
+    err.print(f"[red]error\\[{error.code}][/red]: {escape(error.message)}")
     raise typer.Exit(exit_codes.BAD_INPUT)
 
 
@@ -157,7 +158,7 @@ def _print_summary(report: Any) -> None:
     for line in verification_lines(report):
         out.print(line)
     for warning in report.warnings:
-        out.print(f"[yellow]warning[{warning.code}][/yellow]: {warning.message}")
+        out.print(f"[yellow]warning\\[{warning.code}][/yellow]: {escape(warning.message)}")
     if report.output is not None:
         data = f" (+ {report.output.data_path})" if report.output.data_path else ""
         out.print(f"written: {report.output.path}{data}  in {report.timings.total_ms / 1000:.2f} s")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -51,6 +52,11 @@ def stats_table(original: GraphStats, optimized: GraphStats | None = None) -> Ta
         else:
             after = getattr(optimized, attr)
             table.add_row(label, _num(before), _num(after), _change(before, after))
+    unknown = [s.macs_unknown_nodes for s in (original, optimized) if s is not None]
+    if any(unknown):
+        table.caption = (
+            f"MACs exclude {max(unknown)} nodes with unknown shapes: pin them with --input-shape"
+        )
     return table
 
 
@@ -109,7 +115,7 @@ def verification_lines(report: Report) -> list[str]:
     ]
     for output in v.outputs:
         lines.append(
-            f"  {output.name}: max_abs={_num(output.max_abs) if output.max_abs is None else f'{output.max_abs:.3g}'}"
+            f"  {escape(output.name)}: max_abs={_num(output.max_abs) if output.max_abs is None else f'{output.max_abs:.3g}'}"
             f" max_rel={'-' if output.max_rel is None else f'{output.max_rel:.3g}'}"
             f" cosine={'-' if output.cosine is None else f'{output.cosine:.6f}'}"
             + ("" if output.passed else " [red]MISMATCH[/red]")

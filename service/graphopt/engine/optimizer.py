@@ -26,12 +26,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import onnx_ir as ir
 
 from graphopt import __version__
-from graphopt.engine.errors import Diagnostic, GraphoptError, WarningCode
+from graphopt.engine.errors import Diagnostic, ErrorCode, GraphoptError, WarningCode
 from graphopt.engine.graph_view.stats import compute_stats
 from graphopt.engine.inspection import model_info, model_stats
 from graphopt.engine.intake import LoadedModel, ModelSource, load_model
@@ -51,6 +51,7 @@ from graphopt.engine.passes.pipeline import step
 from graphopt.engine.progress import Progress, ProgressCallback, ignore_progress
 from graphopt.engine.report import (
     DiagnosticModel,
+    OutputComparison,
     OutputFile,
     PipelineInfo,
     Report,
@@ -151,10 +152,16 @@ class _Attempts:
                 self.warnings.extend(ctx.warnings)
             return candidate, run
 
-    def exclude(self, name: str, reason: str, error: str, outputs: list | None = None) -> None:
+    def exclude(
+        self,
+        name: str,
+        reason: Literal["mismatch", "exception"],
+        error: str,
+        outputs: list[OutputComparison] | None = None,
+    ) -> None:
         self.excluded.add(name)
         self.rolled_back.append(
-            RolledBack(name=name, reason=reason, error=error, outputs=outputs or [])  # type: ignore[arg-type]
+            RolledBack(name=name, reason=reason, error=error, outputs=outputs or [])
         )
         code = WarningCode.PASS_FAILED if reason == "exception" else WarningCode.PASS_ROLLED_BACK
         self.warnings.append(
@@ -249,15 +256,27 @@ def optimize(
         check_input_shapes(loaded.model, options.input_shapes)
         pipeline = resolve_pipeline(options)
         attempts = _Attempts(loaded.model, pipeline, options, progress)
-        workdir = resources.enter_context(
-            tempfile.TemporaryDirectory(
-                prefix=".graphopt-", dir=Path(output).parent if output else None
-            )
-        )
+        workdir = resources.enter_context(_workdir(Path(output) if output else None))
         result = _run(loaded, options, pipeline, attempts, Path(workdir), output, timings, progress)
         result.resources = resources.pop_all()
     result.report.timings.total_ms = _ms(started)
     return result
+
+
+def _workdir(output: Path | None) -> tempfile.TemporaryDirectory[str]:
+    """A private scratch directory, beside ``output`` so that the final move is a rename."""
+    try:
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryDirectory(
+            prefix=".graphopt-", dir=output.parent if output is not None else None
+        )
+    except OSError as exc:
+        raise GraphoptError(
+            ErrorCode.OUTPUT_WRITE_FAILED,
+            f"Cannot write beside {output}: {exc.strerror or exc}",
+            path=str(output),
+        ) from None
 
 
 def _run(

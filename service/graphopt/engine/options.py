@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from graphopt.engine.verify.runner import OptimizationLevel
+from graphopt.engine.profiling.session_config import SessionConfig
 
 
 class VerifyOptions(BaseModel):
@@ -21,12 +21,13 @@ class VerifyOptions(BaseModel):
     inputs: Path | None = Field(None, description=".npz of inputs keyed by input name")
     atol: float | None = Field(None, ge=0, description="absolute tolerance; default by dtype")
     rtol: float | None = Field(None, ge=0, description="relative tolerance; default by dtype")
-    graph_optimization_level: OptimizationLevel = Field(
-        "disable_all",
-        description="onnxruntime's own optimizations while verifying; off by default so that "
-        "only graphopt's changes are compared",
+    session: SessionConfig = Field(
+        default_factory=lambda: SessionConfig(
+            intra_op_threads=0, inter_op_threads=0, graph_optimization_level="disable_all"
+        ),
+        description="onnxruntime session for verification; its own graph optimizations are "
+        "off by default so that only graphopt's changes are compared",
     )
-    intra_op_threads: int = Field(0, ge=0, description="0: onnxruntime's default")
 
 
 class OptimizeOptions(BaseModel):

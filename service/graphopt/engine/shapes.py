@@ -25,7 +25,19 @@ from graphopt.engine.errors import ErrorCode, GraphoptError
 log = logging.getLogger(__name__)
 
 SKELETON_MAX_BYTES = 1024
-_ANONYMOUS = re.compile(r"^unk__\d+$")
+# dim_param values that name nothing: onnx's fresh unknowns, Paddle's "?", empty strings
+_ANONYMOUS = re.compile(r"^(unk__\d+|\?|\s*)$")
+
+
+def symbol_name(dim: int | ir.SymbolicDim) -> str | None:
+    """The dimension's symbol when it names one (``batch``), else None (ints, anonymous)."""
+    if (
+        isinstance(dim, ir.SymbolicDim)
+        and dim.value is not None
+        and not _ANONYMOUS.match(dim.value)
+    ):
+        return dim.value
+    return None
 
 
 def skeleton_proto(model: ir.Model) -> onnx.ModelProto:
@@ -36,7 +48,7 @@ def skeleton_proto(model: ir.Model) -> onnx.ModelProto:
         tensor = value.const_value
         if tensor is None or tensor.nbytes <= SKELETON_MAX_BYTES:
             continue
-        value.shape = value.shape or tensor.shape
+        value.shape = value.shape or ir.Shape(tensor.shape.numpy())
         value.dtype = value.dtype or tensor.dtype
         del graph.initializers[name]
         if not value.is_graph_input():
@@ -51,7 +63,7 @@ def _merge_dim(
         return current
     if isinstance(inferred, int):
         return inferred
-    if current.value is None or _ANONYMOUS.match(current.value):
+    if symbol_name(current) is None:
         return inferred if inferred.value is not None else current
     return current
 
@@ -143,7 +155,7 @@ def check_input_shapes(model: ir.Model, shapes: dict[str, list[int]]) -> dict[st
     Raises ``invalid_input_shape`` for an unknown input name, a rank mismatch, a pinned dim
     that contradicts a static one, or one symbol pinned to two different values.
     """
-    inputs = {v.name: v for v in model.graph.inputs if not v.is_initializer()}
+    inputs = {v.name or "": v for v in model.graph.inputs if not v.is_initializer()}
     bindings: dict[str, int] = {}
     for name, dims in shapes.items():
         value = inputs.get(name)
@@ -173,9 +185,8 @@ def check_input_shapes(model: ir.Model, shapes: dict[str, list[int]]) -> dict[st
                     input=name,
                     axis=axis,
                 )
-            symbol = have.value if isinstance(have, ir.SymbolicDim) else None
-            named = symbol is not None and not _ANONYMOUS.match(symbol)
-            if named and bindings.setdefault(symbol, want) != want:
+            symbol = symbol_name(have)
+            if symbol is not None and bindings.setdefault(symbol, want) != want:
                 raise GraphoptError(
                     ErrorCode.INVALID_INPUT_SHAPE,
                     f"Symbol {symbol!r} is pinned to both {bindings[symbol]} and {want}.",

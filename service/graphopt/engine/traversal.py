@@ -74,3 +74,8 @@ def onnx_opset(body: GraphBody, model: ir.Model) -> int:
     if isinstance(body, ir.Function) and "" in body.opset_imports:
         return body.opset_imports[""]
     return model.opset_imports.get("", model.opset_imports.get("ai.onnx", 1))
+
+
+def body_graph(body: GraphBody) -> ir.Graph:
+    """The graph object nodes of ``body`` report as their ``node.graph``."""
+    return body.graph if isinstance(body, ir.Function) else body

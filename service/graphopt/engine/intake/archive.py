@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO
 
 from graphopt.engine.errors import ErrorCode, GraphoptError
 
@@ -111,7 +111,7 @@ def _check_members(members: list[_Member], archive_bytes: int, limits: ArchiveLi
         safe_member_path(member.name)
 
 
-def _copy_capped(src: BinaryIO, dst: BinaryIO, budget: int) -> int:
+def _copy_capped(src: IO[bytes], dst: IO[bytes], budget: int) -> int:
     written = 0
     while chunk := src.read(_CHUNK):
         written += len(chunk)

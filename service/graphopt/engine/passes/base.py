@@ -114,7 +114,18 @@ class ModelPass(Pass):
 
 
 class GraphPass(Pass):
-    """A pass applied by the manager to each graph body (main graph, subgraphs, functions)."""
+    """A pass applied by the manager to each graph body (main graph, subgraphs, functions).
+
+    Bodies are visited outer before inner, unless ``inner_first`` is set (then every
+    subgraph is visited before the body that holds it: what dead-code removal needs, since
+    a use inside a subgraph keeps an outer value alive).
+    """
+
+    inner_first: ClassVar[bool] = False
+
+    def start(self, model: ir.Model, ctx: PassContext) -> PassOutcome:
+        """Model-wide step before any body is visited (default: nothing)."""
+        return PassOutcome()
 
     @abc.abstractmethod
     def run_on_body(self, body: GraphBody, model: ir.Model, ctx: PassContext) -> PassOutcome:

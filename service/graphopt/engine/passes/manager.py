@@ -4,8 +4,9 @@ Contract of :func:`run_pipeline`:
 
 - steps run in order; a fixed-point group repeats its passes until an iteration changes
   nothing or ``max_iterations`` is reached;
-- a :class:`GraphPass` is applied to every graph body (main graph, subgraphs outer before
-  inner, functions), then its ``finish`` hook runs once;
+- a :class:`GraphPass` is applied to every graph body (main graph, subgraphs, functions;
+  outer before inner, or inner first when the pass asks), between its ``start`` and
+  ``finish`` hooks, which run once each;
 - each application of a pass is numbered; ``max_applications`` stops the run after that
   many applications. Passes are deterministic, so the first ``k`` applications of two runs
   of the same pipeline on the same model are identical: this is what bisection relies on;
@@ -149,8 +150,9 @@ class _Runner:
         if isinstance(pass_, ModelPass):
             return pass_.run(self.model, self.ctx)
         assert isinstance(pass_, GraphPass)
-        outcome = PassOutcome()
-        for body in traversal.graph_bodies(self.model):
+        outcome = pass_.start(self.model, self.ctx)
+        bodies = traversal.graph_bodies(self.model)
+        for body in reversed(list(bodies)) if pass_.inner_first else bodies:
             outcome.merge(pass_.run_on_body(body, self.model, self.ctx))
         outcome.merge(pass_.finish(self.model, self.ctx))
         return outcome

@@ -47,32 +47,40 @@ def compare_arrays(
     """Compare one output (see module docstring); ``values=False`` checks shape/dtype only."""
     dtype_match = actual.dtype == expected.dtype
     shape_match = actual.shape == expected.shape
-    base = {
-        "name": name,
-        "dtype": expected.dtype.name,
-        "shape_match": shape_match,
-        "dtype_match": dtype_match,
-    }
-    if not (dtype_match and shape_match):
-        return OutputComparison(**base, max_abs=None, max_rel=None, cosine=None, passed=False)
-    if not values:
+
+    def result(
+        *,
+        passed: bool,
+        max_abs: float | None = None,
+        max_rel: float | None = None,
+        cosine: float | None = None,
+        mismatched: int = 0,
+        compared: bool = True,
+    ) -> OutputComparison:
         return OutputComparison(
-            **base, max_abs=None, max_rel=None, cosine=None, compared=False, passed=True
+            name=name,
+            dtype=expected.dtype.name,
+            shape_match=shape_match,
+            dtype_match=dtype_match,
+            max_abs=max_abs,
+            max_rel=max_rel,
+            cosine=cosine,
+            mismatched=mismatched,
+            compared=compared,
+            passed=passed,
         )
+
+    if not (dtype_match and shape_match):
+        return result(passed=False)
+    if not values:
+        return result(passed=True, compared=False)
     if not _is_float(expected):
         equal = actual == expected if expected.dtype.kind in "OUS" else np.equal(actual, expected)
         mismatched = int(np.size(equal) - np.count_nonzero(equal))
-        diff = 0.0
+        largest = 0.0
         if mismatched and expected.dtype.kind in "iub":
-            diff = float(np.max(np.abs(actual.astype(np.float64) - expected.astype(np.float64))))
-        return OutputComparison(
-            **base,
-            max_abs=diff,
-            max_rel=None,
-            cosine=None,
-            mismatched=mismatched,
-            passed=mismatched == 0,
-        )
+            largest = float(np.max(np.abs(actual.astype(np.float64) - expected.astype(np.float64))))
+        return result(passed=mismatched == 0, max_abs=largest, mismatched=mismatched)
     atol_, rtol_ = tolerances(expected.dtype, atol, rtol)
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)
@@ -82,24 +90,18 @@ def compare_arrays(
         diff = np.where(finite, np.abs(a - e), 0.0)
     outside = finite & (diff > atol_ + rtol_ * np.abs(e))
     mismatched = int(np.count_nonzero(outside) + np.count_nonzero(~special_ok))
-    max_abs = float(diff[finite].max()) if finite.any() else 0.0
-    max_rel = (
-        float((diff[finite] / np.maximum(np.abs(e[finite]), atol_)).max()) if finite.any() else 0.0
-    )
-    fa, fe = a[finite], e[finite]
+    fa, fe, fd = a[finite], e[finite], diff[finite]
     norm = float(np.linalg.norm(fa) * np.linalg.norm(fe))
-    cosine = (
-        float(np.dot(fa, fe) / norm)
-        if norm > 0
-        else (1.0 if not fa.any() and not fe.any() else 0.0)
-    )
-    return OutputComparison(
-        **base,
-        max_abs=max_abs,
-        max_rel=max_rel,
+    if norm > 0:
+        cosine = float(np.dot(fa, fe) / norm)
+    else:
+        cosine = 1.0 if not fa.any() and not fe.any() else 0.0
+    return result(
+        passed=mismatched == 0,
+        max_abs=float(fd.max()) if fd.size else 0.0,
+        max_rel=float((fd / np.maximum(np.abs(fe), atol_)).max()) if fd.size else 0.0,
         cosine=cosine,
         mismatched=mismatched,
-        passed=mismatched == 0,
     )
 
 

@@ -17,6 +17,7 @@ import onnx_ir as ir
 
 from graphopt.engine.errors import ErrorCode, GraphoptError
 from graphopt.engine.passes.constants import static_shape
+from graphopt.engine.shapes import symbol_name
 
 DEFAULT_DIMS = (32, 128, 512)
 DEFAULT_INT_BOUND = 2
@@ -50,8 +51,8 @@ def resolve_shapes(
             shapes[value.name] = list(pinned[value.name])
             if value.shape is not None:
                 for dim, size in zip(value.shape.dims, pinned[value.name], strict=False):
-                    if isinstance(dim, ir.SymbolicDim) and dim.value:
-                        symbols.setdefault(dim.value, size)
+                    if (symbol := symbol_name(dim)) is not None:
+                        symbols.setdefault(symbol, size)
     for value in model_inputs(model):
         assert value.name is not None
         if value.name in shapes:
@@ -68,7 +69,7 @@ def resolve_shapes(
                 dims.append(dim)
                 continue
             fallback = 1 if axis == 0 else default_dim
-            name = dim.value if isinstance(dim, ir.SymbolicDim) else None
+            name = symbol_name(dim)
             dims.append(symbols.setdefault(name, fallback) if name else fallback)
         shapes[value.name] = dims
     return shapes
@@ -127,7 +128,7 @@ def load_npz_inputs(path: Path, model: ir.Model) -> list[InputSet]:
     A key ``NAME`` gives one set; keys ``NAME/0``, ``NAME/1``... give several sets. Every
     model input must be present in every set; unknown keys are refused.
     """
-    names = {v.name for v in model_inputs(model)}
+    names = {v.name or "" for v in model_inputs(model)}
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}

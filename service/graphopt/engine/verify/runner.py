@@ -1,40 +1,23 @@
-"""onnxruntime sessions for verification (CPU execution provider)."""
+"""onnxruntime sessions for verification (CPU execution provider), errors as SessionError."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
 
-OptimizationLevel = Literal["disable_all", "basic", "extended", "all"]
-
-_LEVELS = {
-    "disable_all": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-}
+from graphopt.engine.profiling.session_config import SessionConfig, open_session
 
 
 class SessionError(Exception):
     """onnxruntime refused to load or run a model; the message is onnxruntime's."""
 
 
-def session_options(level: OptimizationLevel, intra_op_threads: int = 0) -> ort.SessionOptions:
-    """Options shared by the original's and the optimized model's sessions."""
-    options = ort.SessionOptions()
-    options.graph_optimization_level = _LEVELS[level]
-    options.intra_op_num_threads = intra_op_threads
-    options.log_severity_level = 4
-    return options
-
-
-def open_session(path: Path, options: ort.SessionOptions) -> ort.InferenceSession:
+def start_session(path: Path, config: SessionConfig) -> ort.InferenceSession:
     """A CPU session for the model file at ``path`` (external data resolved beside it)."""
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return open_session(path, config)
     except Exception as exc:  # onnxruntime raises its own exception hierarchy
         raise SessionError(_first_line(exc)) from None
 

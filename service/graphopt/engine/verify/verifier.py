@@ -18,6 +18,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import onnx_ir as ir
@@ -37,7 +38,7 @@ from graphopt.engine.verify.inputs import (
     random_inputs,
     resolve_shapes,
 )
-from graphopt.engine.verify.runner import SessionError, open_session, run_session, session_options
+from graphopt.engine.verify.runner import SessionError, run_session, start_session
 
 
 @dataclass
@@ -66,9 +67,6 @@ class Verifier:
         self.options = options
         self.workdir = workdir
         self.model_name = model_name
-        self.session_options = session_options(
-            options.graph_optimization_level, options.intra_op_threads
-        )
         self.checks = 0
         self.loadable = False
         self.unavailable: str | None = None
@@ -79,7 +77,7 @@ class Verifier:
         if original_path is None:
             original_path = Path(save_model(original, workdir / "original" / "model.onnx").path)
         try:
-            session = open_session(original_path, self.session_options)
+            session = start_session(original_path, self.options.session)
         except SessionError as exc:
             self.unavailable = f"onnxruntime cannot load the original model: {exc}"
             return
@@ -87,7 +85,8 @@ class Verifier:
         if options.inputs is not None:
             self.inputs = load_npz_inputs(options.inputs, original)
             self._run_reference(session)
-            source, seed = "file", None
+            source: Literal["random", "file"] = "file"
+            seed: int | None = None
         else:
             dims = DEFAULT_DIMS if has_free_dims(original, input_shapes) else DEFAULT_DIMS[:1]
             for default_dim in dims:
@@ -124,7 +123,7 @@ class Verifier:
         path = self.workdir / f"candidate-{self.checks}" / self.model_name
         save_model(candidate, path)
         try:
-            session = open_session(path, self.session_options)
+            session = start_session(path, self.options.session)
             if self.unavailable is not None:
                 return CheckResult(True, path=path, compared=False)
             results = [run_session(session, feeds) for feeds in self.inputs]

@@ -32,7 +32,7 @@ def _attribute_key(attr: ir.Attr, max_elements: int) -> Hashable | None:
         tensor = attr.as_tensor()
         if tensor.size > max_elements:
             return None
-        if tensor.dtype == ir.DataType.STRING:
+        if isinstance(tensor, ir.StringTensor):
             content: bytes | tuple[bytes, ...] = tuple(tensor.string_data())
         else:
             content = tensor.tobytes()

@@ -43,7 +43,7 @@ class ConstantLifting(GraphPass):
             initializer = ir.Value(
                 name=output.name,
                 type=ir.TensorType(tensor.dtype),
-                shape=tensor.shape,
+                shape=ir.Shape(tensor.shape.numpy()),
                 const_value=tensor,
             )
             output.replace_all_uses_with(initializer)

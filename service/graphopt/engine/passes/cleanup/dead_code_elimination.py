@@ -18,8 +18,9 @@ def _used(value: ir.Value) -> bool:
 class DeadCodeElimination(GraphPass):
     """Remove nodes, initializers, functions and opset imports that no output depends on.
 
-    Matches: nodes none of whose outputs is read or is a graph output (visited in reverse
-    order, so whole dead chains go in one sweep); initializers that nothing reads and that
+    Matches: nodes none of whose outputs is read or is a graph output (bodies visited inner
+    first and nodes in reverse order, so whole dead chains go in one sweep, across
+    subgraph boundaries too); initializers that nothing reads and that
     are not graph inputs or outputs; model-local functions no node calls; opset imports of
     domains no node uses (the default domain is always kept).
     Guarantees: the graph inputs and outputs (names, types, order) are unchanged, and every
@@ -29,6 +30,29 @@ class DeadCodeElimination(GraphPass):
     name = "dead_code_elimination"
     family = PassFamily.CLEANUP
     lossless = True
+    inner_first = True
+
+    def start(self, model: ir.Model, ctx: PassContext) -> PassOutcome:
+        """Drop uses held by nodes of bodies no longer in the model.
+
+        A node removed together with its subgraphs (an If folded away, say) leaves the
+        nodes of those subgraphs reading outer values; those stale uses would keep the
+        values alive.
+        """
+        outcome = PassOutcome()
+        bodies = [traversal.body_graph(b) for b in traversal.graph_bodies(model)]
+        attached = {id(g) for g in bodies}
+        values: list[ir.Value] = []
+        for graph in bodies:
+            values.extend(graph.inputs)
+            values.extend(graph.initializers.values())
+            values.extend(out for node in graph for out in node.outputs)
+        for value in values:
+            for node, index in list(value.uses()):
+                if node.graph is None or id(node.graph) not in attached:
+                    node.replace_input_with(index, None)
+                    outcome.counts["stale uses from detached subgraphs dropped"] += 1
+        return outcome
 
     def run_on_body(self, body: GraphBody, model: ir.Model, ctx: PassContext) -> PassOutcome:
         outcome = PassOutcome()

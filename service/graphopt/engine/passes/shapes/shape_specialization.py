@@ -8,7 +8,7 @@ from pydantic import Field
 from graphopt.engine import traversal
 from graphopt.engine.passes.base import ModelPass, NoOptions, PassContext, PassFamily, PassOutcome
 from graphopt.engine.passes.registry import register
-from graphopt.engine.shapes import check_input_shapes, infer_shapes
+from graphopt.engine.shapes import check_input_shapes, infer_shapes, symbol_name
 
 
 class ShapeSpecializationOptions(NoOptions):
@@ -20,11 +20,7 @@ class ShapeSpecializationOptions(NoOptions):
 def _bind(shape: ir.Shape | None, bindings: dict[str, int]) -> ir.Shape | None:
     if shape is None:
         return None
-    dims = [
-        bindings.get(d.value, d) if isinstance(d, ir.SymbolicDim) and d.value else d
-        for d in shape.dims
-    ]
-    return ir.Shape(dims)
+    return ir.Shape([bindings.get(symbol_name(d) or "", d) for d in shape.dims])
 
 
 @register

@@ -1,0 +1,1 @@
+"""onnxruntime profiling: session settings, interleaved latency, per-op traces, peak RSS."""
