@@ -71,6 +71,22 @@ def test_optimize_writes_a_verified_equivalent_model(dynamic_model: Path, tmp_pa
     assert [o.name for o in optimized.graph.output] == ["y"]
 
 
+def test_optimize_profile_prints_the_comparison_and_writes_traces(
+    dynamic_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "profiled" / "out.onnx"
+    result = graphopt(
+        "optimize", dynamic_model, "-o", out, "--input-shape", "x=2x3x8x8",
+        "--profile", "--profile-runs", "3",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "latency p50 (ms)" in result.stdout and "latency ratio" in result.stdout
+    assert {p.name for p in out.parent.glob("ort_profile_*.json")} == {
+        "ort_profile_original.json",
+        "ort_profile_optimized.json",
+    }
+
+
 def test_optimize_default_output_name_and_json(dynamic_model: Path) -> None:
     result = graphopt("optimize", dynamic_model, "--json")
     assert result.returncode == 0, result.stderr

@@ -119,6 +119,17 @@ def optimize(
     rtol: Annotated[
         float | None, typer.Option(help="Relative tolerance (default by dtype).")
     ] = None,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            help="Profile original vs optimized with onnxruntime (latency, ops, memory); "
+            "Chrome traces are written beside the output."
+        ),
+    ] = False,
+    profile_runs: Annotated[int, typer.Option(help="Timed runs per model.", min=1)] = 50,
+    threads: Annotated[
+        int, typer.Option(help="onnxruntime intra-op threads for profiling (0: all).", min=0)
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Optimize MODEL in this process, verify it, and write the result."""
@@ -131,6 +142,11 @@ def optimize(
             input_shapes=_shapes(engine, input_shape),
             target=target,
             verify=engine.VerifyOptions(enabled=verify, inputs=inputs, atol=atol, rtol=rtol),
+            profile=engine.ProfileOptions(
+                enabled=profile,
+                runs=profile_runs,
+                session=engine.SessionConfig(intra_op_threads=threads),
+            ),
         )
         with engine_progress("optimizing") as progress:
             result = engine.optimize(model, options, output=destination, progress=progress)
@@ -151,12 +167,14 @@ def optimize(
 
 
 def _print_summary(report: Any) -> None:
-    from graphopt.cli.render import passes_table, stats_table, verification_lines
+    from graphopt.cli.render import passes_table, profile_table, stats_table, verification_lines
 
     out.print(stats_table(report.original, report.optimized))
     out.print(passes_table(report.passes))
     for line in verification_lines(report):
         out.print(line)
+    if report.profile is not None:
+        out.print(profile_table(report.profile))
     for warning in report.warnings:
         out.print(f"[yellow]warning\\[{warning.code}][/yellow]: {escape(warning.message)}")
     if report.output is not None:

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from graphopt.engine.profiling.profile import ProfileReport
     from graphopt.engine.report import GraphStats, ModelInfo, PassRecord, Report
 
 
@@ -125,3 +126,29 @@ def verification_lines(report: Report) -> list[str]:
             f"  [yellow]rolled back[/yellow] {rolled.name} ({rolled.reason}): {rolled.error}"
         )
     return lines
+
+
+def profile_table(profile: ProfileReport, top: int = 8) -> Table:
+    """Latency, kernel time per op type and peak memory, original vs optimized."""
+    before, after = profile.original, profile.optimized
+    table = Table(title=f"Profile ({escape(profile.session.label())}, {profile.runs} runs)")
+    for column in ("metric", "original", "optimized", "change"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for label, a, b in (
+        ("latency p50 (ms)", before.latency.p50_ms, after.latency.p50_ms),
+        ("latency p90 (ms)", before.latency.p90_ms, after.latency.p90_ms),
+        ("latency min (ms)", before.latency.min_ms, after.latency.min_ms),
+        ("peak RSS added (bytes)", before.memory.model_bytes, after.memory.model_bytes),
+    ):
+        table.add_row(label, _num(a), _num(b), _change(a, b))
+    kernel_before = {op.op_type: op.ms for op in before.ops.by_op_type}
+    kernel_after = {op.op_type: op.ms for op in after.ops.by_op_type}
+    ranked = sorted(
+        set(kernel_before) | set(kernel_after),
+        key=lambda op: -max(kernel_before.get(op, 0.0), kernel_after.get(op, 0.0)),
+    )
+    for op in ranked[:top]:
+        a, b = kernel_before.get(op, 0.0), kernel_after.get(op, 0.0)
+        table.add_row(f"  {escape(op)} (ms/run)", f"{a:,.3f}", f"{b:,.3f}", _change(a, b))
+    table.caption = f"latency ratio (p50 optimized / original): {profile.latency_ratio:.3f}"
+    return table

@@ -17,8 +17,9 @@ from graphopt.engine.inspection import model_info, model_stats
 from graphopt.engine.intake import ArchiveLimits, LoadedModel, load_model
 from graphopt.engine.model_io import save_model
 from graphopt.engine.optimizer import OptimizeResult, optimize, resolve_pipeline
-from graphopt.engine.options import OptimizeOptions, VerifyOptions
+from graphopt.engine.options import OptimizeOptions, ProfileOptions, VerifyOptions
 from graphopt.engine.passes import PRESETS, registered_passes
+from graphopt.engine.profiling.session_config import SessionConfig
 from graphopt.engine.progress import Progress, ProgressCallback
 from graphopt.engine.report import SCHEMA_VERSION, Report
 from graphopt.engine.shapes import infer_shapes, parse_input_shape
@@ -33,9 +34,11 @@ __all__ = [
     "LoadedModel",
     "OptimizeOptions",
     "OptimizeResult",
+    "ProfileOptions",
     "Progress",
     "ProgressCallback",
     "Report",
+    "SessionConfig",
     "VerifyOptions",
     "WarningCode",
     "build_view",

@@ -74,6 +74,7 @@ class WarningCode(enum.StrEnum):
     NONDETERMINISTIC_OUTPUT = "nondeterministic_output"
     SHAPE_INFERENCE_FAILED = "shape_inference_failed"
     UNSUPPORTED_CONSTRUCT = "unsupported_construct"
+    PROFILING_FAILED = "profiling_failed"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -48,6 +48,8 @@ from graphopt.engine.passes import (
     run_pipeline,
 )
 from graphopt.engine.passes.pipeline import step
+from graphopt.engine.profiling.profile import ProfileReport
+from graphopt.engine.profiling.stage import profile_inputs, profile_models
 from graphopt.engine.progress import Progress, ProgressCallback, ignore_progress
 from graphopt.engine.report import (
     DiagnosticModel,
@@ -61,6 +63,7 @@ from graphopt.engine.report import (
 )
 from graphopt.engine.shapes import check_input_shapes
 from graphopt.engine.verify.compare import DEFAULT_TOLERANCES
+from graphopt.engine.verify.inputs import InputSet
 from graphopt.engine.verify.verifier import CheckResult, Verifier
 
 
@@ -298,6 +301,7 @@ def _run(
         rtol=rtol if verify.rtol is None else verify.rtol,
     )
     checked: CheckResult | None = None
+    verifier_inputs: list[InputSet] = []
     phase = time.perf_counter()
     if not verify.enabled:
         candidate, run = attempts.run()
@@ -313,6 +317,7 @@ def _run(
             model_name=Path(output).name if output else "model.onnx",
         )
         verification.inputs = verifier.inputs_used
+        verifier_inputs = verifier.inputs
         if not verifier.loadable:
             candidate, run = attempts.run()
             timings.passes_ms = _ms(phase)
@@ -339,6 +344,16 @@ def _run(
         phase = time.perf_counter()
         written = _place(candidate, checked, Path(output))
         timings.save_ms = _ms(phase)
+    profile: ProfileReport | None = None
+    if options.profile.enabled:
+        progress(Progress("profile", "timing the original and the optimized model"))
+        phase = time.perf_counter()
+        outcome = _profile(loaded, candidate, options, workdir, written, verifier_inputs)
+        timings.profile_ms = _ms(phase)
+        if isinstance(outcome, Diagnostic):
+            attempts.warnings.append(outcome)
+        else:
+            profile = outcome
     report = Report(
         graphopt_version=__version__,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -356,8 +371,45 @@ def _run(
         warnings=[DiagnosticModel(**w.to_dict()) for w in loaded.warnings + attempts.warnings],
         timings=timings,
         output=written,
+        profile=profile,
     )
     return OptimizeResult(report=report, model=candidate, output=Path(output) if output else None)
+
+
+def _profile(
+    loaded: LoadedModel,
+    candidate: ir.Model,
+    options: OptimizeOptions,
+    workdir: Path,
+    written: OutputFile | None,
+    verifier_inputs: list[InputSet],
+) -> ProfileReport | Diagnostic:
+    """Profile original against optimized; traces go beside the output (or trace_dir).
+
+    Without an output or a trace directory the traces live in the scratch directory only,
+    so the report does not name them.
+    """
+    try:
+        feeds = (
+            verifier_inputs[0]
+            if verifier_inputs
+            else profile_inputs(loaded.model, options.input_shapes, options.verify)
+        )
+    except GraphoptError as exc:
+        return Diagnostic(WarningCode.PROFILING_FAILED, f"Profiling failed: {exc.message}")
+    original = loaded.path or Path(
+        save_model(loaded.model, workdir / "profile-original" / "model.onnx").path
+    )
+    if written is not None:
+        optimized = Path(written.path)
+    else:
+        optimized = Path(save_model(candidate, workdir / "profile-optimized" / "model.onnx").path)
+    settings = options.profile
+    keep_traces = settings.trace_dir is not None or written is not None
+    outcome = profile_models(original, optimized, feeds, settings)
+    if isinstance(outcome, ProfileReport) and not keep_traces:
+        outcome.original.trace = outcome.optimized.trace = None
+    return outcome
 
 
 def _place(candidate: ir.Model, checked: CheckResult | None, output: Path) -> OutputFile:

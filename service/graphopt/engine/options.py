@@ -30,6 +30,27 @@ class VerifyOptions(BaseModel):
     )
 
 
+class ProfileOptions(BaseModel):
+    """Before/after profiling with onnxruntime (latency, per-op breakdown, peak memory).
+
+    Both models run with ``session`` on the first verification input set; the Chrome-trace
+    files ``ort_profile_original.json`` and ``ort_profile_optimized.json`` are written into
+    ``trace_dir`` (default: the output model's directory).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    session: SessionConfig = Field(
+        default_factory=SessionConfig,
+        description="session options for timing (default: 1 thread, ORT_ENABLE_ALL)",
+    )
+    warmup: int = Field(5, ge=0, le=1000)
+    runs: int = Field(50, ge=1, le=100_000, description="timed runs per model, interleaved")
+    profiled_runs: int = Field(10, ge=1, le=10_000, description="runs under the op profiler")
+    trace_dir: Path | None = None
+
+
 class OptimizeOptions(BaseModel):
     """A pipeline (preset name or list of pass names) and its settings."""
 
@@ -40,3 +61,4 @@ class OptimizeOptions(BaseModel):
     input_shapes: dict[str, list[int]] = Field(default_factory=dict)
     target: Literal["portable", "onnxruntime"] = "portable"
     verify: VerifyOptions = Field(default_factory=VerifyOptions)
+    profile: ProfileOptions = Field(default_factory=ProfileOptions)

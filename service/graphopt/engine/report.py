@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from graphopt.engine.profiling.profile import ProfileReport
+
 SCHEMA_VERSION = "1.0"
 
 Dim = int | str | None
@@ -175,6 +177,7 @@ class Timings(_Model):
     passes_ms: float = 0.0
     verify_ms: float = 0.0
     save_ms: float = 0.0
+    profile_ms: float = 0.0
     total_ms: float = 0.0
 
 
@@ -193,3 +196,6 @@ class Report(_Model):
     warnings: list[DiagnosticModel] = Field(default_factory=list)
     timings: Timings
     output: OutputFile | None = None
+    profile: ProfileReport | None = Field(
+        None, description="before/after onnxruntime profiling, when asked for"
+    )

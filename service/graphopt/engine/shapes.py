@@ -40,9 +40,24 @@ def symbol_name(dim: int | ir.SymbolicDim) -> str | None:
     return None
 
 
+def _forget_negative_dims(model: ir.Model) -> None:
+    """Turn ``-1`` dims (written by some exporters for "unknown") into unknown dims.
+
+    onnx's inference would otherwise see them as conflicting with what it infers.
+    """
+    for graph in model.graphs():
+        for value in ir.convenience.create_value_mapping(graph).values():
+            shape = value.shape
+            if shape is not None and any(isinstance(d, int) and d < 0 for d in shape.dims):
+                value.shape = ir.Shape(
+                    [None if isinstance(d, int) and d < 0 else d for d in shape.dims]
+                )
+
+
 def skeleton_proto(model: ir.Model) -> onnx.ModelProto:
     """The model as a proto in which every main-graph initializer over 1 KiB is a typed input."""
     skeleton = model.clone()
+    _forget_negative_dims(skeleton)
     graph = skeleton.graph
     for name, value in list(graph.initializers.items()):
         tensor = value.const_value
@@ -59,10 +74,13 @@ def skeleton_proto(model: ir.Model) -> onnx.ModelProto:
 def _merge_dim(
     current: int | ir.SymbolicDim, inferred: int | ir.SymbolicDim
 ) -> int | ir.SymbolicDim:
-    if isinstance(current, int):
+    # some exporters (Paddle) write -1 for unknown dims: a negative int is no knowledge
+    if isinstance(current, int) and current >= 0:
         return current
     if isinstance(inferred, int):
-        return inferred
+        return inferred if inferred >= 0 or not isinstance(current, int) else current
+    if isinstance(current, int):
+        return current
     if symbol_name(current) is None:
         return inferred if inferred.value is not None else current
     return current
@@ -102,7 +120,9 @@ def known_shape_count(model: ir.Model) -> int:
     count = 0
     for graph in model.graphs():
         for value in ir.convenience.create_value_mapping(graph).values():
-            if value.shape is not None and all(isinstance(d, int) for d in value.shape.dims):
+            if value.shape is not None and all(
+                isinstance(d, int) and d >= 0 for d in value.shape.dims
+            ):
                 count += 1
     return count
 

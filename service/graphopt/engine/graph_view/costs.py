@@ -23,11 +23,14 @@ _DEFAULT_DOMAINS = frozenset({"", "ai.onnx"})
 
 
 def static_shape(value: ir.Value | None) -> tuple[int, ...] | None:
-    """The dims of ``value`` when its shape is known and every dim is an int, else None."""
+    """The dims of ``value`` when its shape is known and every dim is an int >= 0, else None.
+
+    (Some exporters write -1 for an unknown dim; it counts as unknown.)
+    """
     if value is None or value.shape is None:
         return None
     dims = tuple(value.shape)
-    if all(isinstance(dim, int) for dim in dims):
+    if all(isinstance(dim, int) and dim >= 0 for dim in dims):
         return dims  # type: ignore[return-value]
     return None
 

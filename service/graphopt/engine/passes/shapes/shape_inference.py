@@ -10,6 +10,15 @@ from graphopt.engine.passes.registry import register
 from graphopt.engine.shapes import infer_shapes, known_shape_count
 
 
+def _annotations(model: ir.Model) -> list[tuple[str, str]]:
+    """Every value's type and shape as text, to tell whether inference changed any."""
+    return [
+        (str(value.type), str(value.shape))
+        for graph in model.graphs()
+        for value in ir.convenience.create_value_mapping(graph).values()
+    ]
+
+
 class ShapeInferenceOptions(NoOptions):
     data_prop: bool = Field(True, description="propagate constant shape values (Shape->Gather...)")
 
@@ -31,9 +40,11 @@ class ShapeInference(ModelPass):
 
     def run(self, model: ir.Model, ctx: PassContext) -> PassOutcome:
         assert isinstance(self.options, ShapeInferenceOptions)
-        before = known_shape_count(model)
+        before, annotations = known_shape_count(model), _annotations(model)
         notes = infer_shapes(model, data_prop=self.options.data_prop)
         after = known_shape_count(model)
+        # symbolic dims and dtypes count as changes too, not only fully static shapes
         return PassOutcome(
-            changed=after != before, notes=[*notes, f"static shapes: {before} -> {after}"]
+            changed=_annotations(model) != annotations,
+            notes=[*notes, f"static shapes: {before} -> {after}"],
         )
