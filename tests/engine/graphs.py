@@ -254,9 +254,7 @@ def apply(
     """Run passes (names, steps or fixed-point groups) on a clone of ``model``; return the
     clone and the run."""
     candidate = model.clone()
-    pipeline = Pipeline(
-        name="test", steps=[step(s) if isinstance(s, str) else s for s in steps]
-    )
+    pipeline = Pipeline(name="test", steps=[step(s) if isinstance(s, str) else s for s in steps])
     result = run_pipeline(candidate, pipeline, PassContext(), **pipeline_kwargs)
     return candidate, result
 
@@ -286,3 +284,31 @@ def roundtrip(model: ir.Model) -> ir.Model:
 def check(model: ir.Model) -> None:
     """The onnx checker with full shape inference must accept ``model``."""
     onnx.checker.check_model(ir.serde.serialize_model(model), full_check=True)
+
+
+def external_tensor(
+    name: str, elem: int, dims: Sequence[int], location: str, offset: int = 0, length: int = -1
+) -> onnx.TensorProto:
+    """A tensor whose data lives in ``location`` at ``offset`` (``length=-1``: left out)."""
+    tensor = onnx.TensorProto(name=name, data_type=elem, dims=list(dims))
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    entries = {"location": location, "offset": str(offset)}
+    if length >= 0:
+        entries["length"] = str(length)
+    for key, value in entries.items():
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    return tensor
+
+
+def assert_human_error(error: Exception, code: str) -> None:
+    """``error`` is a GraphoptError with ``code`` and a one-line message, no traceback."""
+    from graphopt.engine.errors import GraphoptError
+
+    assert isinstance(error, GraphoptError), repr(error)
+    assert error.code == code, f"{error.code}: {error.message}"
+    message = error.message
+    assert message.strip() and "\n" not in message
+    assert "Traceback" not in message and 'File "' not in message
+    assert str(error) == f"{code}: {message}"
+    assert error.to_dict()["code"] == str(code)

@@ -14,6 +14,8 @@ from rich.markup import escape
 
 from graphopt.cli import exit_codes
 from graphopt.cli.console import engine_progress, err, out
+from graphopt.cli.serve import serve
+from graphopt_client.cli import RemoteOptimize, jobs_app, models_app, optimize_remote
 
 if TYPE_CHECKING:
     from graphopt.engine import GraphoptError
@@ -39,6 +41,12 @@ InputShapeOption = Annotated[
 class GraphFormat(StrEnum):
     node_link = "node-link"
     graphml = "graphml"
+
+
+class MemoryMode(StrEnum):
+    off = "off"
+    plan = "plan"
+    schedule = "schedule"
 
 
 def _engine() -> Any:
@@ -80,6 +88,14 @@ def _pass_options(specs: list[str] | None) -> dict[str, dict[str, Any]]:
             value = raw
         options.setdefault(pass_name, {})[option] = value
     return options
+
+
+def _memory_options(mode: MemoryMode, plot: Path | None) -> Any:
+    if mode is MemoryMode.off and plot is None:
+        return None
+    from graphopt.engine.memory.models import MemoryOptions
+
+    return MemoryOptions(schedule=mode is MemoryMode.schedule, plot=plot)
 
 
 def _default_output(model: Path) -> Path:
@@ -130,11 +146,66 @@ def optimize(
     threads: Annotated[
         int, typer.Option(help="onnxruntime intra-op threads for profiling (0: all).", min=0)
     ] = 1,
+    prune: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Pruning spec, repeatable: structured:RATIO, unstructured:SPARSITY, nm:N:M "
+            "(lossy; the report's pruning section shows the cost).",
+            metavar="SPEC",
+        ),
+    ] = None,
+    keep_outputs: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated graph outputs to keep; the rest is pruned away."),
+    ] = None,
+    memory: Annotated[
+        MemoryMode,
+        typer.Option(
+            help="Plan activation memory (plan), also reorder nodes to lower the peak "
+            "(schedule), or not (off). Needs static shapes: pin inputs with --input-shape.",
+        ),
+    ] = MemoryMode.off,
+    memory_plot: Annotated[
+        Path | None,
+        typer.Option(help="Write the memory timeline PNG here (implies --memory plan)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            envvar="GRAPHOPT_SERVER",
+            help="Optimize on this graphopt server instead of in this process [GRAPHOPT_SERVER].",
+        ),
+    ] = None,
 ) -> None:
-    """Optimize MODEL in this process, verify it, and write the result."""
-    engine = _engine()
+    """Optimize MODEL in this process (or on --server), verify it, and write the result."""
     destination = output or _default_output(model)
+    if server:
+        if inputs is not None:
+            raise typer.BadParameter("is not supported with --server", param_hint="--inputs")
+        request = RemoteOptimize(
+            model=model,
+            output=destination,
+            pipeline=[p.strip() for p in passes.split(",") if p.strip()] if passes else pipeline,
+            input_shapes=input_shape or [],
+            pass_options=_pass_options(pass_option),
+            target=target,
+            verify=verify,
+            atol=atol,
+            rtol=rtol,
+            profile=profile,
+            profile_runs=profile_runs,
+            threads=threads,
+            prune=prune or [],
+            keep_outputs=[o.strip() for o in (keep_outputs or "").split(",") if o.strip()],
+            memory=memory.value,
+            memory_plot=memory_plot,
+            report=report,
+            as_json=as_json,
+        )
+        optimize_remote(server, request)
+        return
+    engine = _engine()
     try:
         options = engine.OptimizeOptions(
             pipeline=[p.strip() for p in passes.split(",") if p.strip()] if passes else pipeline,
@@ -147,6 +218,9 @@ def optimize(
                 runs=profile_runs,
                 session=engine.SessionConfig(intra_op_threads=threads),
             ),
+            prune=prune or [],
+            keep_outputs=[o.strip() for o in (keep_outputs or "").split(",") if o.strip()],
+            memory=_memory_options(memory, memory_plot),
         )
         with engine_progress("optimizing") as progress:
             result = engine.optimize(model, options, output=destination, progress=progress)
@@ -175,6 +249,33 @@ def _print_summary(report: Any) -> None:
         out.print(line)
     if report.profile is not None:
         out.print(profile_table(report.profile))
+    if report.pruning is not None:
+        pruning = report.pruning
+        statuses = [g.status for g in pruning.groups]
+        out.print(
+            f"pruning: params {pruning.params_before:,} -> {pruning.params_after:,}, "
+            f"MACs {pruning.macs_before:,} -> {pruning.macs_after:,}, channel groups "
+            f"pruned {statuses.count('pruned')} / skipped {statuses.count('skipped')}"
+        )
+        if pruning.layers:
+            zeros = sum(layer.zeros_after for layer in pruning.layers)
+            elements = sum(layer.elements for layer in pruning.layers)
+            out.print(
+                f"sparsity: {zeros:,} of {elements:,} weights zero; gzip size "
+                f"{pruning.gzip_bytes_before:,} -> {pruning.gzip_bytes_after:,} bytes "
+                "(dense kernels: no speed-up)"
+            )
+    if report.memory is not None:
+        memory, mib = report.memory, 1 << 20
+        out.print(
+            f"memory: arena {memory.arena_bytes / mib:.2f} MiB (lower bound "
+            f"{memory.lower_bound_bytes / mib:.2f}, no reuse {memory.naive_bytes / mib:.2f}); "
+            f"peak {memory.schedule.peak_before / mib:.2f} -> "
+            f"{memory.schedule.peak_after / mib:.2f} MiB ({memory.schedule.method}); "
+            f"unplanned {len(memory.unplanned)}"
+        )
+        for name, path in memory.artifacts.items():
+            out.print(f"{name}: {path}")
     for warning in report.warnings:
         out.print(f"[yellow]warning\\[{warning.code}][/yellow]: {escape(warning.message)}")
     if report.output is not None:
@@ -265,6 +366,11 @@ def list_passes(
     out.print(table)
     for name, pipeline in engine.PRESETS.items():
         out.print(f"[bold]{name}[/bold]: {', '.join(pipeline.pass_names())}")
+
+
+app.command()(serve)
+app.add_typer(models_app, name="models")
+app.add_typer(jobs_app, name="jobs")
 
 
 def main() -> None:

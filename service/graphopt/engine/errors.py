@@ -75,6 +75,8 @@ class WarningCode(enum.StrEnum):
     SHAPE_INFERENCE_FAILED = "shape_inference_failed"
     UNSUPPORTED_CONSTRUCT = "unsupported_construct"
     PROFILING_FAILED = "profiling_failed"
+    MEMORY_UNPLANNED = "memory_unplanned"
+    MEMORY_PLANNING_FAILED = "memory_planning_failed"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,6 +35,7 @@ from graphopt.engine.errors import Diagnostic, ErrorCode, GraphoptError, Warning
 from graphopt.engine.graph_view.stats import compute_stats
 from graphopt.engine.inspection import model_info, model_stats
 from graphopt.engine.intake import LoadedModel, ModelSource, load_model
+from graphopt.engine.memory.planner import memory_section
 from graphopt.engine.model_io import save_model
 from graphopt.engine.options import OptimizeOptions
 from graphopt.engine.passes import (
@@ -51,6 +52,10 @@ from graphopt.engine.passes.pipeline import step
 from graphopt.engine.profiling.profile import ProfileReport
 from graphopt.engine.profiling.stage import profile_inputs, profile_models
 from graphopt.engine.progress import Progress, ProgressCallback, ignore_progress
+from graphopt.engine.pruning.report import DETAILS_KEY as PRUNING_DETAILS
+from graphopt.engine.pruning.report import PruningDetails
+from graphopt.engine.pruning.specs import parse_prune_spec
+from graphopt.engine.pruning.summary import pruning_report
 from graphopt.engine.report import (
     DiagnosticModel,
     OutputComparison,
@@ -100,6 +105,20 @@ def resolve_pipeline(options: OptimizeOptions) -> Pipeline:
         pipeline = Pipeline(
             name=pipeline.name, steps=[step("shape_specialization"), *pipeline.steps]
         )
+    if options.keep_outputs:
+        keep = step("keep_outputs", outputs=options.keep_outputs)
+        pipeline = Pipeline(name=pipeline.name, steps=[keep, *pipeline.steps])
+    if options.prune:
+        pruning = [step(name, **opts) for name, opts in map(parse_prune_spec, options.prune)]
+        tail = [step("dead_code_elimination"), step("shape_inference")]
+        pipeline = Pipeline(name=pipeline.name, steps=[*pipeline.steps, *pruning, *tail])
+    memory = options.memory
+    scheduled = "memory_schedule" in pipeline.pass_names()
+    if memory and memory.enabled and memory.schedule and not scheduled:
+        scheduling = step(
+            "memory_schedule", alignment=memory.alignment, time_budget_s=memory.time_budget_s
+        )
+        pipeline = Pipeline(name=pipeline.name, steps=[*pipeline.steps, scheduling])
     return pipeline.validate_names()
 
 
@@ -130,6 +149,7 @@ class _Attempts:
         self.excluded: set[str] = set()
         self.rolled_back: list[RolledBack] = []
         self.warnings: list[Diagnostic] = []
+        self.details: dict[str, Any] = {}
 
     def run(self, max_applications: int | None = None) -> tuple[ir.Model, PipelineRun]:
         """One pipeline run on a fresh clone; passes that raise are excluded and retried."""
@@ -153,6 +173,7 @@ class _Attempts:
                 continue
             if max_applications is None:
                 self.warnings.extend(ctx.warnings)
+                self.details = ctx.details
             return candidate, run
 
     def exclude(
@@ -178,15 +199,36 @@ def _failure_summary(result: CheckResult) -> str:
     if result.error:
         return result.error
     bad = [o for o in result.outputs if not o.passed]
-    worst = ", ".join(f"{o.name} (max_abs={o.max_abs}, mismatched={o.mismatched})" for o in bad[:3])
+    worst = ", ".join(f"{o.name} ({_difference(o)})" for o in bad[:3])
     return f"outputs differ from the original: {worst}"
 
 
-def _bisect(attempts: _Attempts, verifier: Verifier, applications: int) -> int:
-    """The 1-based number of the first pass application after which the check fails."""
+def _difference(output: OutputComparison) -> str:
+    if output.dtype is None:
+        return "missing on one side"
+    if not (output.shape_match and output.dtype_match):
+        return "shape differs" if output.dtype_match else "dtype differs"
+    return f"max_abs={output.max_abs}, mismatched={output.mismatched}"
+
+
+def _bisect(
+    attempts: _Attempts,
+    verifier: Verifier,
+    applications: int,
+    failing: CheckResult,
+    first_lossy: int | None = None,
+) -> tuple[int, CheckResult]:
+    """The 1-based number of the first pass application after which the check fails, and
+    the failed check of that prefix (``failing``, the full run's check, when it is the last).
+
+    ``first_lossy`` (1-based application of the first lossy pass) is probed first, with the
+    prefix just before it: two checks when the lossy pass is the culprit, as it usually is.
+    """
     good, bad = 0, applications
+    hints = [] if first_lossy is None else [first_lossy - 1, first_lossy]
     while bad - good > 1:
-        middle = (good + bad) // 2
+        middle = next((h for h in hints if good < h < bad), (good + bad) // 2)
+        hints = [h for h in hints if h != middle]
         attempts.progress(Progress("bisect", f"checking the first {middle} pass applications"))
         candidate, _ = attempts.run(max_applications=middle)
         result = verifier.check(candidate)
@@ -194,8 +236,8 @@ def _bisect(attempts: _Attempts, verifier: Verifier, applications: int) -> int:
         if result.passed:
             good = middle
         else:
-            bad = middle
-    return bad
+            bad, failing = middle, result
+    return bad, failing
 
 
 def _verify_loop(
@@ -223,17 +265,16 @@ def _verify_loop(
                 return candidate, run, result, reason
         if not run.records:
             return candidate, run, result, summary
+        lossy = [i for i, record in enumerate(run.records, 1) if not record.lossless]
+        application, failing = _bisect(
+            attempts, verifier, run.applications, result, lossy[0] if lossy else None
+        )
+        culprit = run.records[application - 1]
+        culprit_error = _failure_summary(failing)  # what the culprit alone broke
+        if not culprit.lossless:  # kept: the full run's candidate and check stand
+            return candidate, run, result, f"lossy pass {culprit.name!r}: {culprit_error}"
         verifier.discard(result)
-        culprit = run.records[_bisect(attempts, verifier, run.applications) - 1]
-        if not culprit.lossless:
-            candidate, run = attempts.run()
-            return (
-                candidate,
-                run,
-                verifier.check(candidate),
-                f"lossy pass {culprit.name!r}: {summary}",
-            )
-        attempts.exclude(culprit.name, "mismatch", summary, result.outputs)
+        attempts.exclude(culprit.name, "mismatch", culprit_error, failing.outputs)
         attempts.progress(Progress("passes", f"re-running without {culprit.name}"))
         candidate, run = attempts.run()
 
@@ -302,6 +343,7 @@ def _run(
     )
     checked: CheckResult | None = None
     verifier_inputs: list[InputSet] = []
+    dropped = _dropped_outputs(loaded.model, options.keep_outputs)
     phase = time.perf_counter()
     if not verify.enabled:
         candidate, run = attempts.run()
@@ -315,6 +357,7 @@ def _run(
             options.input_shapes,
             workdir,
             model_name=Path(output).name if output else "model.onnx",
+            dropped_outputs=dropped,
         )
         verification.inputs = verifier.inputs_used
         verifier_inputs = verifier.inputs
@@ -373,7 +416,36 @@ def _run(
         output=written,
         profile=profile,
     )
+    details = attempts.details.get(PRUNING_DETAILS)
+    if isinstance(details, PruningDetails):
+        report.pruning = pruning_report(
+            details,
+            loaded.model,
+            candidate,
+            report.original,
+            report.optimized,
+            verification.outputs,
+            profile,
+        )
+    if options.memory is not None and options.memory.enabled:
+        out_dir = Path(output).parent if output is not None else None
+        report.memory, memory_warnings = memory_section(candidate, options.memory, out_dir)
+        report.warnings += [DiagnosticModel(**w.to_dict()) for w in memory_warnings]
     return OptimizeResult(report=report, model=candidate, output=Path(output) if output else None)
+
+
+def _dropped_outputs(model: ir.Model, keep: list[str]) -> frozenset[str]:
+    """The graph outputs ``keep_outputs`` removes (none when ``keep`` is empty);
+    ``invalid_pass_options`` when ``keep`` names something that is not a graph output."""
+    names = [v.name or "" for v in model.graph.outputs]
+    unknown = [name for name in keep if name not in names]
+    if unknown:
+        raise GraphoptError(
+            ErrorCode.INVALID_PASS_OPTIONS,
+            f"keep_outputs names {unknown}, which are not graph outputs ({names}).",
+            unknown=unknown,
+        )
+    return frozenset(name for name in names if keep and name not in keep)
 
 
 def _profile(

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from graphopt.engine.memory.models import MemoryOptions
 from graphopt.engine.profiling.session_config import SessionConfig
+from graphopt.engine.pruning.specs import parse_prune_spec
 
 
 class VerifyOptions(BaseModel):
@@ -62,3 +64,24 @@ class OptimizeOptions(BaseModel):
     target: Literal["portable", "onnxruntime"] = "portable"
     verify: VerifyOptions = Field(default_factory=VerifyOptions)
     profile: ProfileOptions = Field(default_factory=ProfileOptions)
+    prune: list[str] = Field(
+        default_factory=list,
+        description="pruning specs run after the pipeline: 'structured:0.3', "
+        "'unstructured:0.5', 'nm:2:4' (docs/pruning.md)",
+    )
+    keep_outputs: list[str] = Field(
+        default_factory=list,
+        description="graph outputs to keep; the others, and all that only they need, go",
+    )
+    memory: MemoryOptions | None = Field(
+        None,
+        description="plan activation memory of the result (and schedule it unless "
+        "memory.schedule is false); docs/memory.md",
+    )
+
+    @field_validator("prune")
+    @classmethod
+    def _prune_specs(cls, specs: list[str]) -> list[str]:
+        for spec in specs:
+            parse_prune_spec(spec)
+        return specs

@@ -10,7 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from graphopt.engine.memory.models import MemoryReport
 from graphopt.engine.profiling.profile import ProfileReport
+from graphopt.engine.pruning.report import PruningReport
 
 SCHEMA_VERSION = "1.0"
 
@@ -105,6 +107,11 @@ class OutputComparison(_Model):
     mismatched: int = Field(0, description="elements outside atol + rtol*|expected|")
     compared: bool = Field(True, description="false for outputs of nondeterministic ops")
     passed: bool
+    top1_agreement: float | None = Field(
+        None,
+        description="fraction of argmax positions over the last axis that agree, for "
+        "classifier-like float outputs (rank 2 or 3, last dim >= 2); else null",
+    )
 
 
 class InputsUsed(_Model):
@@ -198,4 +205,10 @@ class Report(_Model):
     output: OutputFile | None = None
     profile: ProfileReport | None = Field(
         None, description="before/after onnxruntime profiling, when asked for"
+    )
+    pruning: PruningReport | None = Field(
+        None, description="what pruning removed and what it cost, when a pruning pass ran"
+    )
+    memory: MemoryReport | None = Field(
+        None, description="activation memory plan of the optimized model, when asked for"
     )

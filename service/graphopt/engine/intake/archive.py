@@ -15,7 +15,6 @@ import os
 import shutil
 import tarfile
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -76,39 +75,57 @@ class _Member:
     name: str
     is_dir: bool
     size: int
-    compressed_size: int | None
 
 
-def _zip_members(archive: zipfile.ZipFile) -> Iterator[_Member]:
+class _Tally:
+    """Members as they are listed, refused as soon as one crosses a cap.
+
+    Checking while listing matters for compressed tars: listing a .tar.gz decompresses
+    every member's data to reach the next header, so a bomb is refused at the header that
+    declares it, before its data is decompressed.
+    """
+
+    def __init__(self, archive_bytes: int, limits: ArchiveLimits) -> None:
+        self.archive_bytes = archive_bytes
+        self.limits = limits
+        self.members: list[_Member] = []
+        self.total = 0
+
+    def add(self, member: _Member) -> None:
+        safe_member_path(member.name)
+        self.members.append(member)
+        self.total += member.size
+        limits, total = self.limits, self.total
+        if len(self.members) > limits.max_members:
+            raise _too_large(f"more than {limits.max_members} entries")
+        if total > limits.max_total_bytes:
+            raise _too_large(
+                f"it expands to more than {limits.max_total_bytes} bytes", declared_bytes=total
+            )
+        ratio = total / max(self.archive_bytes, 1)
+        if ratio > limits.max_ratio and total > _CHUNK:
+            raise _too_large(
+                f"it expands {ratio:.0f}x (limit {limits.max_ratio:.0f}x)", declared_bytes=total
+            )
+
+
+def _zip_members(archive: zipfile.ZipFile, tally: _Tally) -> list[_Member]:
     for info in archive.infolist():
         mode = (info.external_attr >> 16) & 0o170000
         if mode and mode not in (0o100000, 0o040000):
             raise _unsafe(info.filename, "it is a symbolic link or special file")
-        yield _Member(info.filename, info.is_dir(), info.file_size, info.compress_size)
+        tally.add(_Member(info.filename, info.is_dir(), info.file_size))
+    return tally.members
 
 
-def _tar_members(archive: tarfile.TarFile) -> Iterator[_Member]:
-    for info in archive.getmembers():
+def _tar_members(archive: tarfile.TarFile, tally: _Tally) -> list[tarfile.TarInfo]:
+    infos = []
+    for info in archive:
         if not (info.isfile() or info.isdir()):
             raise _unsafe(info.name, "it is a link, device or FIFO")
-        yield _Member(info.name, info.isdir(), info.size, None)
-
-
-def _check_members(members: list[_Member], archive_bytes: int, limits: ArchiveLimits) -> None:
-    if len(members) > limits.max_members:
-        raise _too_large(f"{len(members)} entries (limit {limits.max_members})")
-    total = sum(m.size for m in members)
-    if total > limits.max_total_bytes:
-        raise _too_large(
-            f"it expands to {total} bytes (limit {limits.max_total_bytes})", declared_bytes=total
-        )
-    if archive_bytes > 0 and total / archive_bytes > limits.max_ratio and total > _CHUNK:
-        raise _too_large(
-            f"it expands {total / archive_bytes:.0f}x (limit {limits.max_ratio:.0f}x)",
-            declared_bytes=total,
-        )
-    for member in members:
-        safe_member_path(member.name)
+        tally.add(_Member(info.name, info.isdir(), info.size))
+        infos.append(info)
+    return infos
 
 
 def _copy_capped(src: IO[bytes], dst: IO[bytes], budget: int) -> int:
@@ -129,21 +146,19 @@ def extract_bundle(archive_path: Path, dest: Path, limits: ArchiveLimits | None 
     dest.mkdir(parents=True, exist_ok=True)
     root = dest.resolve()
     budget = limits.max_total_bytes
+    tally = _Tally(archive_bytes, limits)
     try:
         if kind == "zip":
             with zipfile.ZipFile(archive_path) as zf:
-                members = list(_zip_members(zf))
-                _check_members(members, archive_bytes, limits)
-                for member in members:
+                for member in _zip_members(zf, tally):
                     target = _prepare_target(root, member)
                     if target is not None:
                         with zf.open(member.name) as src, open(target, "xb") as dst:
                             budget -= _copy_capped(src, dst, min(budget, member.size))
         elif kind == "tar":
             with tarfile.open(archive_path) as tf:
-                members = list(_tar_members(tf))
-                _check_members(members, archive_bytes, limits)
-                for member, info in zip(members, tf.getmembers(), strict=True):
+                infos = _tar_members(tf, tally)
+                for member, info in zip(tally.members, infos, strict=True):
                     target = _prepare_target(root, member)
                     source = tf.extractfile(info) if target is not None else None
                     if target is not None and source is not None:

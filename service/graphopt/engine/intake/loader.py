@@ -195,7 +195,11 @@ def _checker_error(exc: Exception) -> GraphoptError:
     text = str(exc).strip()
     first_line = text.splitlines()[0] if text else type(exc).__name__
     if "No Op registered for" in text or "No opset import for domain" in text:
-        return GraphoptError(ErrorCode.UNKNOWN_OPERATOR, first_line, checker=text)
+        return GraphoptError(
+            ErrorCode.UNKNOWN_OPERATOR,
+            f"The model uses an operator that ONNX does not define: {first_line}",
+            checker=text,
+        )
     return GraphoptError(
         ErrorCode.CHECKER_FAILED, f"The onnx checker rejected the model: {first_line}", checker=text
     )

@@ -3,7 +3,8 @@
 Contract of :func:`check_structure`:
 
 - every tensor name is produced once per scope: by one graph input, initializer or node
-  output (an initializer may also be listed as a graph input) -> else ``duplicate_tensor_name``;
+  output (an initializer may also be listed as a graph input), and no graph lists the same
+  output twice -> else ``duplicate_tensor_name``;
 - every node input and graph output is defined in its scope or an enclosing one (subgraph
   bodies see the names of the graphs around them) -> else ``undefined_tensor``;
 - the data dependencies between nodes (through subgraph captures too) form no cycle ->
@@ -12,7 +13,8 @@ Contract of :func:`check_structure`:
 
 Acyclic graphs whose nodes are out of order are put in a topological order (stable: the
 original order wherever dependencies allow) in place, with a ``nodes_not_sorted`` warning.
-Custom domains are kept with an ``unknown_domain`` warning.
+Custom domains are kept with an ``unknown_domain`` warning (a domain that holds
+model-local functions is known: graphopt sees the functions' bodies).
 """
 
 from __future__ import annotations
@@ -95,7 +97,16 @@ def _dependencies(
                     node=_node_label(node, index),
                     graph=where,
                 )
+    seen_outputs: set[str] = set()
     for output in graph.output:
+        if output.name in seen_outputs:
+            raise GraphoptError(
+                ErrorCode.DUPLICATE_TENSOR_NAME,
+                f"Graph output {output.name!r} of {where} is listed more than once.",
+                tensor=output.name,
+                graph=where,
+            )
+        seen_outputs.add(output.name)
         if output.name not in visible:
             raise GraphoptError(
                 ErrorCode.UNDEFINED_TENSOR,
@@ -148,7 +159,9 @@ def _check_graph(
             _check_graph(sub, frozenset(scope), label, warnings)
 
 
-def _check_opsets(opsets: Iterable[onnx.OperatorSetIdProto], warnings: list[Diagnostic]) -> None:
+def _check_opsets(
+    opsets: Iterable[onnx.OperatorSetIdProto], local_domains: set[str], warnings: list[Diagnostic]
+) -> None:
     newest = onnx.defs.onnx_opset_version()
     for opset in opsets:
         if opset.domain in ("", "ai.onnx") and opset.version > newest:
@@ -160,7 +173,7 @@ def _check_opsets(opsets: Iterable[onnx.OperatorSetIdProto], warnings: list[Diag
                 version=opset.version,
                 supported=newest,
             )
-        if opset.domain not in _KNOWN_DOMAINS:
+        if opset.domain not in _KNOWN_DOMAINS | local_domains:
             warnings.append(
                 Diagnostic(
                     WarningCode.UNKNOWN_DOMAIN,
@@ -174,7 +187,7 @@ def _check_opsets(opsets: Iterable[onnx.OperatorSetIdProto], warnings: list[Diag
 def check_structure(model: onnx.ModelProto) -> list[Diagnostic]:
     """Validate the model's structure (see module contract); return warnings."""
     warnings: list[Diagnostic] = []
-    _check_opsets(model.opset_import, warnings)
+    _check_opsets(model.opset_import, {f.domain for f in model.functions}, warnings)
     _check_graph(model.graph, frozenset(), "the main graph", warnings)
     for function in model.functions:
         body = onnx.GraphProto(

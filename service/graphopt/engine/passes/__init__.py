@@ -4,6 +4,7 @@ Importing this package registers all passes; the registry (:mod:`.registry`) is 
 place the CLI, the API and the workers look passes up.
 """
 
+from graphopt.engine.passes import fusion
 from graphopt.engine.passes.base import (
     GraphPass,
     ModelPass,
@@ -21,8 +22,10 @@ from graphopt.engine.passes.cleanup import (
     noop_elimination,
 )
 from graphopt.engine.passes.manager import PassCrash, PipelineRun, run_pipeline
+from graphopt.engine.passes.memory import memory_schedule
 from graphopt.engine.passes.pipeline import Pipeline, custom_pipeline
 from graphopt.engine.passes.presets import PRESETS, preset
+from graphopt.engine.passes.pruning import channel_pruning, keep_outputs, magnitude_pruning
 from graphopt.engine.passes.registry import create_pass, pass_class, registered_passes
 from graphopt.engine.passes.shapes import shape_inference, shape_specialization
 
@@ -46,12 +49,17 @@ __all__ = [
 ]
 
 _REGISTERED_MODULES = (
+    fusion,
     common_subexpression_elimination,
     constant_folding,
     constant_lifting,
     dead_code_elimination,
     initializer_deduplication,
+    memory_schedule,
     noop_elimination,
     shape_inference,
     shape_specialization,
+    channel_pruning,
+    keep_outputs,
+    magnitude_pruning,
 )

@@ -75,6 +75,8 @@ class PassContext:
 
     target: str = "portable"
     warnings: list[Diagnostic] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    """Structured findings passes publish for the report, by section (e.g. ``"pruning"``)."""
 
 
 class Pass(abc.ABC):

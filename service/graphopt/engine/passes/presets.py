@@ -3,8 +3,9 @@
 - ``lossless``: shape inference and pinning, then a fixed-point clean-up (constant
   folding, no-op and dead-code elimination, CSE), constant lifting and initializer
   deduplication, and a final shape inference so the output carries full annotations.
-- ``default``: the lossless pipeline (fusion and memory passes join it as they land).
-- ``aggressive``: ``lossless`` with larger folding caps and ConstantOfShape materialized:
+- ``default``: the lossless pipeline, then a fixed-point group of the fusion passes (with
+  no-op and dead-code elimination), initializer deduplication and a final shape inference.
+- ``aggressive``: ``default`` with larger folding caps and ConstantOfShape materialized:
   fewer nodes, possibly a larger file.
 """
 
@@ -31,12 +32,46 @@ def _cleanup(**folding: object) -> list:
     ]
 
 
+FUSION_PASSES = (
+    "fuse_pad",
+    "fuse_batchnorm",
+    "fuse_hard_swish",
+    "fuse_constant_chains",
+    "fuse_conv_affine",
+    "fuse_conv_input_affine",
+    "fuse_matmul_add",
+    "fuse_transposes",
+    "fuse_reshapes",
+    "fuse_slices",
+    "fuse_casts",
+    "fuse_layer_normalization",
+    "fuse_rms_normalization",
+    "fuse_gelu",
+    "fuse_conv_activation",
+)
+
+
+def _fusion() -> list:
+    return [
+        fixed_point(
+            *(step(name) for name in FUSION_PASSES),
+            step("noop_elimination"),
+            step("dead_code_elimination"),
+        ),
+        step("initializer_deduplication"),
+        step("shape_inference"),
+    ]
+
+
 PRESETS: dict[str, Pipeline] = {
     "lossless": Pipeline(name="lossless", steps=_cleanup()),
-    "default": Pipeline(name="default", steps=_cleanup()),
+    "default": Pipeline(name="default", steps=[*_cleanup(), *_fusion()]),
     "aggressive": Pipeline(
         name="aggressive",
-        steps=_cleanup(fold_constant_of_shape=True, output_size_limit=1 << 24),
+        steps=[
+            *_cleanup(fold_constant_of_shape=True, output_size_limit=1 << 24),
+            *_fusion(),
+        ],
     ),
 }
 

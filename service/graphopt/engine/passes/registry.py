@@ -21,6 +21,12 @@ def register(cls: P) -> P:
     return cls
 
 
+def unregister(name: str) -> None:
+    """Remove the pass ``name`` from the registry (for passes registered by tests)."""
+    pass_class(name)
+    del _PASSES[name]
+
+
 def pass_class(name: str) -> type[Pass]:
     """The pass registered as ``name``, or ``unknown_pass``."""
     try:

@@ -56,6 +56,7 @@ def compare_arrays(
         cosine: float | None = None,
         mismatched: int = 0,
         compared: bool = True,
+        top1: float | None = None,
     ) -> OutputComparison:
         return OutputComparison(
             name=name,
@@ -68,6 +69,7 @@ def compare_arrays(
             mismatched=mismatched,
             compared=compared,
             passed=passed,
+            top1_agreement=top1,
         )
 
     if not (dtype_match and shape_match):
@@ -102,7 +104,16 @@ def compare_arrays(
         max_rel=float((fd / np.maximum(np.abs(fe), atol_)).max()) if fd.size else 0.0,
         cosine=cosine,
         mismatched=mismatched,
+        top1=top1_agreement(a, e),
     )
+
+
+def top1_agreement(actual: np.ndarray, expected: np.ndarray) -> float | None:
+    """Fraction of argmax positions over the last axis that agree, for classifier-like
+    outputs (rank 2 or 3, last dim >= 2); None otherwise."""
+    if expected.ndim not in (2, 3) or expected.shape[-1] < 2 or expected.size == 0:
+        return None
+    return float(np.mean(np.argmax(actual, axis=-1) == np.argmax(expected, axis=-1)))
 
 
 def worst_of(comparisons: list[OutputComparison]) -> OutputComparison:
@@ -124,4 +135,5 @@ def worst_of(comparisons: list[OutputComparison]) -> OutputComparison:
         mismatched=sum(c.mismatched for c in comparisons),
         compared=all(c.compared for c in comparisons),
         passed=all(c.passed for c in comparisons),
+        top1_agreement=worst([c.top1_agreement for c in comparisons], min),
     )

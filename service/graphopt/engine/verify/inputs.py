@@ -126,9 +126,11 @@ def load_npz_inputs(path: Path, model: ir.Model) -> list[InputSet]:
     """Input sets from an .npz keyed by input name.
 
     A key ``NAME`` gives one set; keys ``NAME/0``, ``NAME/1``... give several sets. Every
-    model input must be present in every set; unknown keys are refused.
+    model input must be present in every set, with the input's dtype (any numpy string
+    type for string inputs), its rank and its static dimensions; unknown keys are refused.
     """
-    names = {v.name or "" for v in model_inputs(model)}
+    declared = {v.name or "": v for v in model_inputs(model)}
+    names = set(declared)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -155,6 +157,32 @@ def load_npz_inputs(path: Path, model: ir.Model) -> list[InputSet]:
                 f"Input set {i} of {path} lacks {sorted(missing)}.",
                 missing=sorted(missing),
             )
+        for name, array in feeds.items():
+            _check_array(path, i, declared[name], array)
     if not ordered:
         raise GraphoptError(ErrorCode.INVALID_INPUTS, f"{path} holds no arrays.")
     return ordered
+
+
+def _check_array(path: Path, index: int, value: ir.Value, array: np.ndarray) -> None:
+    """Refuse an array whose dtype, rank or static dimensions differ from ``value``'s."""
+    problem = None
+    if value.dtype == ir.DataType.STRING:
+        if array.dtype.kind not in "OUS":
+            problem = f"has dtype {array.dtype}, the input is a string tensor"
+    elif value.dtype is not None and array.dtype != value.dtype.numpy():
+        problem = f"has dtype {array.dtype}, the input is {value.dtype.numpy()}"
+    if problem is None and value.shape is not None:
+        dims = value.shape.dims
+        if array.ndim != len(dims) or any(
+            isinstance(d, int) and 0 <= d != size for d, size in zip(dims, array.shape, strict=True)
+        ):
+            declared = [d if isinstance(d, int) else symbol_name(d) for d in dims]
+            problem = f"has shape {list(array.shape)}, the input is declared {declared}"
+    if problem is not None:
+        raise GraphoptError(
+            ErrorCode.INVALID_INPUTS,
+            f"Input {value.name!r} in set {index} of {path} {problem}.",
+            input=value.name,
+            set=index,
+        )

@@ -63,10 +63,12 @@ class Verifier:
         input_shapes: dict[str, list[int]],
         workdir: Path,
         model_name: str = "model.onnx",
+        dropped_outputs: frozenset[str] = frozenset(),
     ) -> None:
         self.options = options
         self.workdir = workdir
         self.model_name = model_name
+        self.dropped_outputs = dropped_outputs
         self.checks = 0
         self.loadable = False
         self.unavailable: str | None = None
@@ -142,6 +144,8 @@ class Verifier:
         per_output: dict[str, list[OutputComparison]] = {}
         for expected, actual in zip(self.reference, results, strict=True):
             for name in list(expected) + [n for n in actual if n not in expected]:
+                if name in self.dropped_outputs and name not in actual:
+                    continue  # removed on request (keep_outputs)
                 if name not in expected or name not in actual:
                     per_output.setdefault(name, []).append(_missing(name))
                     continue

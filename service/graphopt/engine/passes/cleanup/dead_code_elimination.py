@@ -69,10 +69,14 @@ class DeadCodeElimination(GraphPass):
 
     def finish(self, model: ir.Model, ctx: PassContext) -> PassOutcome:
         outcome = PassOutcome()
-        called = {node.op_identifier() for node in traversal.all_nodes(model)}
-        for identifier in [f for f in model.functions if f not in called]:
-            del model.functions[identifier]
-            outcome.counts["unused functions removed"] += 1
+        while True:  # a function called only by removed functions goes too
+            called = {node.op_identifier() for node in traversal.all_nodes(model)}
+            unused = [f for f in model.functions if f not in called]
+            if not unused:
+                break
+            for identifier in unused:
+                del model.functions[identifier]
+                outcome.counts["unused functions removed"] += 1
         used_domains = {node.domain for node in traversal.all_nodes(model)}
         used_domains |= {f.domain for f in model.functions.values()} | {""}
         for domain in [d for d in model.opset_imports if d not in used_domains]:

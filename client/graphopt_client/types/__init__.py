@@ -1,0 +1,29 @@
+"""Typed response objects (pydantic); unknown fields from newer servers are kept."""
+
+from graphopt_client.types.event import Event
+from graphopt_client.types.job import (
+    Artifact,
+    AsyncJob,
+    ErrorInfo,
+    Job,
+    JobData,
+    JobProgress,
+    JobStatus,
+    JobSummary,
+)
+from graphopt_client.types.model import Model
+from graphopt_client.types.report import Report
+
+__all__ = [
+    "Artifact",
+    "AsyncJob",
+    "ErrorInfo",
+    "Event",
+    "Job",
+    "JobData",
+    "JobProgress",
+    "JobStatus",
+    "JobSummary",
+    "Model",
+    "Report",
+]

@@ -1,0 +1,155 @@
+"""Jobs: creation (options checked against the engine, idempotency keys), lookup, cancel."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from graphopt.api.deps import Services
+from graphopt.api.errors import ApiError, not_found
+from graphopt.api.schemas import JobCreate, JobLimits
+from graphopt.engine import OptimizeOptions, resolve_pipeline
+from graphopt.engine.passes.registry import create_pass
+from graphopt.store import jobs as job_store
+from graphopt.store.jobs import add_event
+from graphopt.store.models import ArtifactRow, JobRow, ModelRow, new_id
+
+
+def engine_options(body: JobCreate) -> OptimizeOptions:
+    """The engine's options for a job request; 422 with the engine's code when invalid."""
+    try:
+        options = OptimizeOptions.model_validate(body.options.engine_data(body.pipeline))
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        raise ApiError(
+            422, "invalid_options", "The job options are not valid.", {"errors": errors}
+        ) from None
+    resolve_pipeline(options)
+    for name, values in options.pass_options.items():
+        create_pass(name, values)
+    return options
+
+
+def _check_limits(services: Services, limits: JobLimits) -> None:
+    settings = services.settings
+    maxima = {"timeout_s": settings.job_timeout_s, "memory_bytes": settings.job_memory_bytes}
+    for name, maximum in maxima.items():
+        value = getattr(limits, name)
+        if value is not None and value > maximum:
+            raise ApiError(
+                422,
+                "limit_too_high",
+                f"limits.{name} may not exceed the server's {maximum}.",
+                {"limit": name, "maximum": maximum},
+            )
+
+
+def _check_shapes(model: ModelRow, shapes: dict[str, list[int]]) -> None:
+    names = {spec["name"] for spec in model.info["inputs"]}
+    unknown = sorted(set(shapes) - names)
+    if unknown:
+        raise ApiError(
+            422,
+            "invalid_input_shape",
+            f"The model has no input named {unknown[0]!r}.",
+            {"unknown": unknown, "inputs": sorted(names)},
+        )
+
+
+def _request_digest(body: JobCreate) -> str:
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+def _by_key(services: Services, key: str, digest: str) -> JobRow | None:
+    with services.db.session() as session:
+        job = session.scalars(select(JobRow).where(JobRow.idempotency_key == key)).first()
+    if job is not None and job.request_sha256 != digest:
+        raise ApiError(
+            409,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used for a different request.",
+            {"job_id": job.id},
+        )
+    return job
+
+
+def create(services: Services, body: JobCreate, idempotency_key: str | None) -> tuple[JobRow, bool]:
+    """Create and enqueue a job; ``(job, created)`` (False: an idempotent replay)."""
+    digest = _request_digest(body)
+    if idempotency_key is not None:
+        replay = _by_key(services, idempotency_key, digest)
+        if replay is not None:
+            return replay, False
+    with services.db.session() as session:
+        model = session.get(ModelRow, body.model_id)
+    if model is None:
+        raise not_found("model", body.model_id)
+    options = engine_options(body)
+    _check_shapes(model, options.input_shapes)
+    _check_limits(services, body.limits)
+    pipeline = resolve_pipeline(options)
+    job = JobRow(
+        id=new_id("job"),
+        model_id=model.id,
+        status="queued",
+        pipeline={"value": body.pipeline, "name": pipeline.name, "passes": pipeline.pass_names()},
+        options=options.model_dump(mode="json", exclude={"pipeline"}),
+        limits=body.limits.model_dump(exclude_none=True),
+        idempotency_key=idempotency_key,
+        request_sha256=digest,
+    )
+    try:
+        with services.db.session() as session:
+            session.add(job)
+            session.flush()
+            add_event(session, job.id, "status", {"status": "queued"})
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        replay = _by_key(services, idempotency_key, digest)
+        if replay is None:
+            raise
+        return replay, False
+    services.queue.enqueue(job.id)
+    return job, True
+
+
+def get(services: Services, job_id: str) -> tuple[JobRow, list[ArtifactRow]]:
+    with services.db.session() as session:
+        job = session.get(JobRow, job_id)
+        if job is None:
+            raise not_found("job", job_id)
+        artifacts = list(job.artifacts)
+    return job, artifacts
+
+
+def list_jobs(
+    services: Services, status: str | None, model_id: str | None, limit: int, offset: int
+) -> list[tuple[JobRow, list[ArtifactRow]]]:
+    query = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit).offset(offset)
+    if status is not None:
+        query = query.where(JobRow.status == status)
+    if model_id is not None:
+        query = query.where(JobRow.model_id == model_id)
+    with services.db.session() as session:
+        return [(job, list(job.artifacts)) for job in session.scalars(query)]
+
+
+def cancel(services: Services, job_id: str) -> tuple[JobRow, list[ArtifactRow]]:
+    """Cancel a queued job now, or ask the worker of a running one to kill its child."""
+    if job_store.cancel(services.db, job_id) is None:
+        raise not_found("job", job_id)
+    return get(services, job_id)
+
+
+def artifact(services: Services, job_id: str, name: str) -> ArtifactRow:
+    with services.db.session() as session:
+        if session.get(JobRow, job_id) is None:
+            raise not_found("job", job_id)
+        row = session.get(ArtifactRow, (job_id, name))
+    if row is None:
+        raise not_found("artifact", name)
+    return row

@@ -1,0 +1,169 @@
+"""Which tensors of a graph body live in the arena, who uses them, and when they live.
+
+Conventions (docs/memory.md):
+
+- the arena holds the outputs of the body's nodes (*activations*); graph inputs are the
+  caller's buffers and initializers and ``Constant`` outputs are weights: none of these
+  is in the arena;
+- a tensor lives from the step of its producer to the step of its last consumer,
+  both inclusive; a use inside an If/Loop/Scan body counts as a use by the node owning
+  that body; a graph output lives until the last step; an output nobody reads lives only
+  at its producer's step;
+- a node owning subgraphs reserves a *workspace* at its own step, as large as the largest
+  arena of its bodies (each planned on its own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnx_ir as ir
+
+from graphopt.engine.memory.models import TensorKind, UnplannedTensor
+from graphopt.engine.memory.tensor_sizes import align, tensor_bytes
+from graphopt.engine.traversal import subgraphs_of
+
+
+@dataclass(frozen=True, eq=False)
+class BodyTensor:
+    """An activation of one body: its aligned size (bytes), producer and consumers."""
+
+    name: str
+    size: int
+    producer: ir.Node
+    consumers: frozenset[ir.Node]
+    graph_output: bool
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    """An arena tensor over one order: ``size`` bytes (aligned) live on ``first..last``."""
+
+    name: str
+    size: int
+    first: int
+    last: int
+    kind: TensorKind
+
+
+def is_weight_node(node: ir.Node) -> bool:
+    """A default-domain ``Constant``: its output is a weight, kept outside the arena."""
+    return node.op_type == "Constant" and node.domain in ("", "ai.onnx")
+
+
+def _nested_graphs(node: ir.Node) -> Iterator[ir.Graph]:
+    for sub in subgraphs_of(node):
+        yield sub
+        for inner in sub:
+            yield from _nested_graphs(inner)
+
+
+def captured_values(node: ir.Node, produced: Mapping[str, ir.Value]) -> set[ir.Value]:
+    """Values of ``produced`` (the enclosing body's, by name) read inside ``node``'s
+    subgraphs at any depth."""
+    found: set[ir.Value] = set()
+    nested = list(_nested_graphs(node))
+    if not nested:
+        return found
+    by_value = set(produced.values())
+    for sub in nested:
+        local = {v.name for v in sub.inputs} | set(sub.initializers)
+        reads = [v for inner in sub for v in inner.inputs if v is not None]
+        for value in [*reads, *sub.outputs]:
+            name = value.name or ""
+            if value in by_value:
+                found.add(value)
+            elif value.producer() is None and name in produced and name not in local:
+                found.add(produced[name])  # onnx-ir's stand-in for an outer value
+    return found
+
+
+def produced_values(body: ir.Graph, *, weights: bool = False) -> dict[str, ir.Value]:
+    """The body's node outputs by name (``Constant`` outputs only with ``weights``)."""
+    produced: dict[str, ir.Value] = {}
+    for node in body:
+        if is_weight_node(node) and not weights:
+            continue
+        for value in node.outputs:
+            produced[value.name or f"{node.name}:{value.index()}"] = value
+    return produced
+
+
+def dependencies(body: ir.Graph) -> dict[ir.Node, set[ir.Node]]:
+    """Each node's producers in ``body``: of its inputs and of the values its subgraphs read."""
+    produced = produced_values(body, weights=True)
+    preds: dict[ir.Node, set[ir.Node]] = {}
+    for node in body:
+        values = [v for v in node.inputs if v is not None]
+        values += captured_values(node, produced)
+        preds[node] = {p for v in values if (p := v.producer()) is not None and p.graph is body}
+    return preds
+
+
+def collect_tensors(
+    body: ir.Graph, alignment: int
+) -> tuple[list[BodyTensor], list[UnplannedTensor]]:
+    """The body's activations with sizes and uses, and those that cannot be sized."""
+    produced = produced_values(body)
+    consumers: dict[ir.Value, set[ir.Node]] = {v: set() for v in produced.values()}
+    for node in body:
+        for value in node.inputs:
+            if value is not None and value in consumers:
+                consumers[value].add(node)
+        for value in captured_values(node, produced):
+            consumers[value].add(node)
+    outputs = set(body.outputs)
+    tensors: list[BodyTensor] = []
+    unplanned: list[UnplannedTensor] = []
+    for name, value in produced.items():
+        size = tensor_bytes(value)
+        if isinstance(size, str):
+            unplanned.append(UnplannedTensor(name=name, reason=size))
+            continue
+        producer = value.producer()
+        assert producer is not None
+        tensors.append(
+            BodyTensor(
+                name=name,
+                size=align(size, alignment),
+                producer=producer,
+                consumers=frozenset(consumers[value]),
+                graph_output=value in outputs,
+            )
+        )
+    return tensors, unplanned
+
+
+def lifetimes(
+    tensors: Sequence[BodyTensor],
+    order: Sequence[ir.Node],
+    workspaces: Mapping[ir.Node, int] | None = None,
+) -> list[Lifetime]:
+    """Lifetimes of ``tensors`` (and of the owners' workspaces, bytes) over ``order``."""
+    position = {node: step for step, node in enumerate(order)}
+    end = len(order) - 1
+    result: list[Lifetime] = []
+    for tensor in tensors:
+        first = position[tensor.producer]
+        if tensor.graph_output:
+            last = end
+        else:
+            last = max((position[c] for c in tensor.consumers), default=first)
+        kind: TensorKind = "output" if tensor.graph_output else "activation"
+        result.append(Lifetime(tensor.name, tensor.size, first, last, kind))
+    for owner, size in (workspaces or {}).items():
+        step = position[owner]
+        name = f"{owner.name or owner.op_type}#workspace"
+        result.append(Lifetime(name, size, step, step, "workspace"))
+    return result
+
+
+def live_bytes(spans: Sequence[Lifetime], steps: int) -> list[int]:
+    """Bytes live at each step: the sum of sizes of the spans covering it."""
+    delta = np.zeros(steps + 1, dtype=np.int64)
+    for span in spans:
+        delta[span.first] += span.size
+        delta[span.last + 1] -= span.size
+    return [int(x) for x in np.cumsum(delta[:steps])]

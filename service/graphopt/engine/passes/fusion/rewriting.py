@@ -1,0 +1,147 @@
+"""Running onnxscript rewrite rules as a graphopt :class:`GraphPass`.
+
+A fusion pass declares its rules (onnxscript ``RewriteRule`` objects: pattern, check,
+replacement) for a given opset and target; :class:`RuleFusionPass` applies them to one
+graph body at a time, so the pass manager's walk covers If/Loop/Scan bodies and
+model-local functions. Differences from onnxscript's own driver, and why:
+
+- it never recurses into subgraphs itself (the manager visits every body once);
+- constants a replacement creates with ``op.initializer`` get fresh, model-unique names in
+  a graph body and become ``Constant`` nodes in a function body (functions cannot hold
+  initializers), so a rule never overwrites an existing initializer;
+- values the replacement leaves unnamed are named afterwards (``NameFixPass``), so the
+  model always serializes.
+
+Matched intermediate values must be used only inside the match and must not be graph
+outputs (onnxscript's matcher checks that), so a fusion never drops a value someone reads.
+"""
+
+from __future__ import annotations
+
+import abc
+import itertools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import onnx_ir as ir
+import onnx_ir.passes.common as ir_common
+from onnxscript.optimizer import basic_constant_propagation
+from onnxscript.rewriter import RewriteRule
+
+from graphopt.engine import traversal
+from graphopt.engine.passes.base import GraphPass, PassContext, PassFamily, PassOutcome
+from graphopt.engine.passes.constants import const_array, known_rank
+from graphopt.engine.traversal import GraphBody
+
+ONNXRUNTIME = "onnxruntime"
+MS_DOMAIN = "com.microsoft"
+
+
+class RuleFusionPass(GraphPass):
+    """Base of fusion passes written as onnxscript rewrite rules (see module docstring)."""
+
+    family = PassFamily.FUSION
+    lossless = True
+
+    @abc.abstractmethod
+    def rules(self, opset: int, target: str) -> Sequence[RewriteRule]:
+        """The rules that apply at default-domain ``opset`` for ``target`` (maybe none)."""
+
+    def start(self, model: ir.Model, ctx: PassContext) -> PassOutcome:
+        self._names = _used_names(model)
+        self._counter = itertools.count()
+        self._applied = 0
+        return PassOutcome()
+
+    def run_on_body(self, body: GraphBody, model: ir.Model, ctx: PassContext) -> PassOutcome:
+        outcome = PassOutcome()
+        rules = self.rules(traversal.onnx_opset(body, model), ctx.target)
+        if not rules:
+            return outcome
+        basic_constant_propagation(body)  # pattern constants are read from ``const_value``
+        for node in list(body):
+            if node.graph is None:  # removed by an earlier rewrite of this walk
+                continue
+            for rule in rules:
+                delta = rule.try_rewrite(model, body, node)
+                if delta is None:
+                    continue
+                new_nodes = self._place_constants(body, delta.new_initializers)
+                new_nodes.extend(delta.new_nodes)
+                ir.convenience.replace_nodes_and_values(
+                    body,
+                    node,
+                    delta.match.nodes,
+                    new_nodes,
+                    delta.match.outputs,
+                    delta.new_outputs,
+                )
+                outcome.counts[rule.name or type(rule).__name__] += 1
+                self._applied += 1
+                break
+        return outcome
+
+    def finish(self, model: ir.Model, ctx: PassContext) -> PassOutcome:
+        if self._applied:
+            ir_common.NameFixPass()(model)
+        return PassOutcome()
+
+    def _place_constants(self, body: GraphBody, values: Sequence[ir.Value]) -> list[ir.Node]:
+        """Register new constants in ``body``; return Constant nodes to insert (functions)."""
+        nodes: list[ir.Node] = []
+        for value in values:
+            value.name = self._fresh(value.name or "fused")
+            if isinstance(body, ir.Graph):
+                body.register_initializer(value)
+                continue
+            assert value.const_value is not None
+            constant = ir.node("Constant", [], {"value": value.const_value})
+            constant.outputs[0].name = value.name
+            constant.outputs[0].type = value.type
+            constant.outputs[0].shape = value.shape
+            value.replace_all_uses_with(constant.outputs[0])
+            nodes.append(constant)
+        return nodes
+
+    def _fresh(self, hint: str) -> str:
+        name = hint
+        while name in self._names:
+            name = f"{hint}_{next(self._counter)}"
+        self._names.add(name)
+        return name
+
+
+def _used_names(model: ir.Model) -> set[str]:
+    names: set[str] = set()
+    for body in traversal.graph_bodies(model):
+        names.update(v.name for v in body.inputs if v.name)
+        if isinstance(body, ir.Graph):
+            names.update(n for n in body.initializers if n)
+        for node in body:
+            names.update(v.name for v in node.outputs if v.name)
+    return names
+
+
+def tensor(array: np.ndarray, like: ir.Value | None = None) -> ir.TensorProtocol:
+    """An IR tensor of ``array`` (cast to ``like``'s dtype when given)."""
+    if like is not None and like.dtype is not None:
+        array = array.astype(like.dtype.numpy())
+    return ir.tensor(np.ascontiguousarray(array))
+
+
+def near_scalar(value: ir.Value, want: float, like: ir.Value) -> bool:
+    """Whether ``value`` is a one-element constant close to ``want`` that broadcasts with ``like``.
+
+    Unlike an onnxscript pattern constant (0-d only) this accepts the ``[1]``-shaped
+    constants many exporters write, as long as its rank is at most ``like``'s known rank
+    (so replacing the op keeps the output shape). Tolerance: relative ``max(1e-5, 4 eps)``
+    of the constant's float type (float16 constants carry few digits).
+    """
+    array = const_array(value)
+    if array is None or array.size != 1 or array.dtype.kind not in "fiu":
+        return False
+    if array.ndim > (known_rank(like) or 0):
+        return False
+    eps = float(np.finfo(array.dtype).eps) if array.dtype.kind == "f" else 0.0
+    return math.isclose(float(array.reshape(-1)[0]), want, rel_tol=max(1e-5, 4 * eps))

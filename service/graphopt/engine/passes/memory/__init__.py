@@ -1,0 +1,1 @@
+"""Passes that change how much memory a model needs at run time."""

@@ -1,0 +1,2 @@
+"""Pruning passes: ``keep_outputs`` (lossless), ``magnitude_pruning`` and
+``channel_pruning`` (lossy)."""

@@ -1,0 +1,1 @@
+"""Running jobs: the Huey queue, worker processes, the sandboxed child, the reaper."""

@@ -1,0 +1,127 @@
+"""What runs inside the sandbox (:mod:`.sandbox`): model inspection, graph export, optimization.
+
+Each function takes a JSON-like payload and an ``emit`` callback and returns a JSON-like
+value; :class:`GraphoptError` propagates to the parent as ``{"code", "message", "detail"}``.
+These functions trust nothing about the model: they only ever run in a limited child, named
+as sandbox targets (``"graphopt.jobs.child:optimize_model"``) so that callers need not
+import the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from graphopt.engine import (
+    OptimizeOptions,
+    Progress,
+    Report,
+    build_view,
+    infer_shapes,
+    load_model,
+    model_info,
+    model_stats,
+    optimize,
+    to_node_link,
+    write_graphml,
+)
+from graphopt.engine.intake.archive import archive_kind
+from graphopt.jobs.sandbox import Emit
+
+REPORT_NAME = "report.json"
+OUTPUT_NAME = "optimized.onnx"
+
+for _name in ("onnx_ir", "onnxscript", "onnx"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+
+def describe_model(payload: dict[str, Any], emit: Emit) -> dict[str, Any]:
+    """Validate an uploaded file: ``{"kind", "info", "stats"}`` or a GraphoptError."""
+    path = Path(payload["path"])
+    kind = archive_kind(path) or "onnx"
+    with load_model(path) as loaded:
+        info = model_info(loaded)
+        stats = model_stats(loaded.model)
+        warnings = [w.to_dict() for w in loaded.warnings]
+    return {
+        "kind": kind,
+        "info": info.model_dump(mode="json"),
+        "stats": stats.model_dump(mode="json"),
+        "warnings": warnings,
+    }
+
+
+def export_graph(payload: dict[str, Any], emit: Emit) -> None:
+    """Write the model's networkx view to ``payload["output"]`` as node-link JSON or GraphML."""
+    output = Path(payload["output"])
+    with load_model(Path(payload["path"])) as loaded:
+        infer_shapes(loaded.model)
+        view = build_view(loaded.model)
+    if payload["format"] == "graphml":
+        write_graphml(view, output)
+    else:
+        output.write_text(json.dumps(to_node_link(view)))
+
+
+def optimize_model(payload: dict[str, Any], emit: Emit) -> dict[str, Any]:
+    """Optimize ``payload["path"]`` into ``payload["workdir"]``; return the job summary.
+
+    Writes ``optimized.onnx`` (+ ``optimized.onnx.data``), ``report.json`` and, when
+    profiling or memory planning ran, the engine's ``ort_profile_*.json`` traces and
+    ``memory_plan.json``/``memory_timeline.png`` into the work directory.
+    Progress events are emitted as ``{"stage", "message", "fraction", "current_pass"}``.
+    """
+    workdir = Path(payload["workdir"])
+    options = OptimizeOptions.model_validate(payload["options"])
+
+    def progress(event: Progress) -> None:
+        emit(
+            {
+                "stage": event.stage,
+                "message": event.message.replace(f"{workdir}/", ""),
+                "fraction": event.fraction,
+                "current_pass": event.current_pass,
+            }
+        )
+
+    with optimize(
+        Path(payload["path"]), options, output=workdir / OUTPUT_NAME, progress=progress
+    ) as result:
+        report = result.report
+        # Paths in the report name artifacts, not the server's work directory.
+        text = report.model_dump_json(indent=2).replace(f"{workdir}/", "")
+        (workdir / REPORT_NAME).write_text(text)
+    return job_summary(report)
+
+
+def job_summary(report: Report) -> dict[str, Any]:
+    """The headline numbers a job resource shows (counts; times in ms)."""
+    summary: dict[str, Any] = {
+        "nodes_before": report.original.nodes,
+        "nodes_after": report.optimized.nodes,
+        "params_before": report.original.params,
+        "params_after": report.optimized.params,
+        "macs_before": report.original.macs,
+        "macs_after": report.optimized.macs,
+        "verification": report.verification.status,
+        "verification_passed": report.verification.passed,
+        "rolled_back": [r.name for r in report.verification.rolled_back],
+        "engine_ms": report.timings.total_ms,
+        "pass_ms": _pass_ms(report),
+        "latency_p50_ms_before": None,
+        "latency_p50_ms_after": None,
+    }
+    if report.profile is not None:
+        summary["latency_p50_ms_before"] = report.profile.original.latency.p50_ms
+        summary["latency_p50_ms_after"] = report.profile.optimized.latency.p50_ms
+    return summary
+
+
+def _pass_ms(report: Report) -> dict[str, float]:
+    """Total time of each pass over all its runs in the job."""
+    totals: dict[str, float] = {}
+    for record in report.passes:
+        totals[record.name] = round(totals.get(record.name, 0.0) + record.ms, 3)
+    return totals

@@ -1,0 +1,1 @@
+"""Persistent state of the service: the database (SQLAlchemy 2) and content-addressed blobs."""

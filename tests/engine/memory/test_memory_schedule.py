@@ -1,0 +1,93 @@
+"""The ``memory_schedule`` pass, ``optimize(memory=...)`` and ``graphopt optimize --memory``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import onnx_ir as ir
+from graphs import apply_one, assert_equivalent, random_feeds, to_bytes
+from memory_graphs import branchy_model, is_valid_order, reference_peak
+
+from graphopt.engine import optimize
+from graphopt.engine.memory.models import MemoryOptions, MemoryPlan
+from graphopt.engine.optimizer import resolve_pipeline
+from graphopt.engine.options import OptimizeOptions
+
+
+def test_the_pass_reorders_the_graph_and_keeps_its_outputs() -> None:
+    model = branchy_model(branches=4)
+    written = list(model.graph)
+    scheduled, record = apply_one(model, "memory_schedule")
+    order = list(scheduled.graph)
+    assert record.changed
+    assert is_valid_order(scheduled, order)
+    before = reference_peak(model, written, alignment=64)
+    after = reference_peak(scheduled, order, alignment=64)
+    assert after < before
+    assert [n.name for n in order] != [n.name for n in written]
+    assert_equivalent(model, scheduled)
+
+
+def test_the_pass_leaves_an_already_good_order_alone() -> None:
+    model = branchy_model(branches=1)
+    scheduled, record = apply_one(model, "memory_schedule")
+    assert not record.changed
+    assert [n.name for n in scheduled.graph] == [n.name for n in model.graph]
+
+
+def test_optimize_schedules_verifies_and_writes_the_artifacts(tmp_path: Path) -> None:
+    output = tmp_path / "out" / "model.onnx"
+    options = OptimizeOptions(pipeline="lossless", memory=MemoryOptions(schedule=True))
+    with optimize(to_bytes(branchy_model(branches=4)), options, output=output) as result:
+        report = result.report
+    assert report.verification.status == "passed"
+    memory = report.memory
+    assert memory is not None
+    assert memory.schedule.method == "exact"
+    assert memory.schedule.peak_after < memory.schedule.peak_before
+    assert memory.lower_bound_bytes <= memory.arena_bytes <= memory.naive_bytes
+    plan_path, png_path = output.parent / "memory_plan.json", output.parent / "memory_timeline.png"
+    assert memory.artifacts == {"memory_plan": str(plan_path), "memory_timeline": str(png_path)}
+    assert png_path.read_bytes().startswith(b"\x89PNG")
+    plan = MemoryPlan.model_validate_json(plan_path.read_text())
+    written = onnx.load(output)
+    assert plan.order == [n.name for n in written.graph.node]  # steps = the written order
+    assert plan.live_bytes_before is not None
+    assert max(plan.live_bytes) == memory.schedule.peak_after
+    feeds = random_feeds(branchy_model(branches=4))
+    assert_equivalent(branchy_model(branches=4), ir.serde.deserialize_model(written), feeds)
+
+
+def test_plan_mode_keeps_the_node_order() -> None:
+    options = OptimizeOptions(pipeline="lossless", memory=MemoryOptions(schedule=False))
+    assert "memory_schedule" not in resolve_pipeline(options).pass_names()
+    model = branchy_model(branches=4)
+    with optimize(to_bytes(model), options) as result:
+        memory = result.report.memory
+        names = [n.name for n in result.model.graph]
+    assert memory is not None and memory.schedule.method == "as_written"
+    assert memory.schedule.peak_before == memory.schedule.peak_after
+    assert names == [n.name for n in branchy_model(branches=4).graph]
+
+
+def test_cli_memory_schedule_writes_the_plot(tmp_path: Path) -> None:
+    source, output, plot = tmp_path / "m.onnx", tmp_path / "o.onnx", tmp_path / "plot.png"
+    ir.save(branchy_model(branches=4), source)
+    flags = ["--memory", "schedule", "--memory-plot", str(plot), "--json"]
+    result = subprocess.run(
+        [sys.executable, "-m", "graphopt", "optimize", str(source), "-o", str(output), *flags],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    memory = json.loads(result.stdout)["memory"]
+    assert memory["schedule"]["peak_after"] < memory["schedule"]["peak_before"]
+    assert memory["artifacts"]["memory_timeline"] == str(plot)
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "memory_plan.json").exists()
+    assert_equivalent(onnx.load(source), onnx.load(output))

@@ -1,0 +1,102 @@
+"""A real ``graphopt serve`` (uvicorn + Huey worker processes) on a free port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+UPLOAD_LIMIT_BYTES = 256 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def graphopt_command() -> list[str]:
+    script = Path(sys.executable).with_name("graphopt")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "graphopt"]
+
+
+@dataclass
+class Server:
+    """A running ``graphopt serve`` process and how it was started."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+    log: Path
+    workers: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=30)
+
+    def stop(self) -> None:
+        """Ctrl-C, as a terminal would send it; fail if it takes more than 20 s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError("graphopt serve ignored SIGINT for 20 s") from None
+
+    def restart(self) -> None:
+        """Stop, then start again on the same port and data directory."""
+        self.stop()
+        self.process = _spawn(self.port, self.data_dir, self.log, self.workers)
+        _wait_ready(self)
+
+
+def _spawn(port: int, data_dir: Path, log: Path, workers: int) -> subprocess.Popen[bytes]:
+    environment = {
+        **os.environ,
+        "GRAPHOPT_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT_BYTES),
+        "GRAPHOPT_HEARTBEAT_S": "0.2",
+        "GRAPHOPT_JOB_MEMORY_BYTES": str(8 << 30),
+    }
+    command = [
+        *graphopt_command(),
+        "serve",
+        *("--port", str(port), "--workers", str(workers), "--data-dir", str(data_dir)),
+        *("--log-level", "warning"),
+    ]
+    with log.open("ab") as sink:
+        return subprocess.Popen(command, env=environment, stdout=sink, stderr=subprocess.STDOUT)
+
+
+def _wait_ready(server: Server, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"graphopt serve exited early:\n{server.log.read_text()}")
+        try:
+            if httpx.get(f"{server.base_url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"graphopt serve did not become ready:\n{server.log.read_text()}")
+
+
+def start_server(data_dir: Path, log: Path, *, workers: int = 2) -> Server:
+    """Start ``graphopt serve`` on a free port and wait until /readyz answers 200."""
+    port = free_port()
+    server = Server(_spawn(port, data_dir, log, workers), port, data_dir, log, workers)
+    _wait_ready(server)
+    return server
