@@ -21,7 +21,7 @@ def sdk(server: Server) -> Iterator[Client]:
 
 @pytest.fixture(scope="session")
 def small_model() -> bytes:
-    return bytes(service_models.small_model())
+    return bytes(service_models.variant(1000))  # distinct from the service tests' uploads
 
 
 @pytest.fixture(scope="session")
