@@ -417,6 +417,27 @@ def test_folding_replaces_constant_subexpressions() -> None:
     check(result)
 
 
+def test_folded_transposes_are_stored_contiguous_and_deduplicate() -> None:
+    """The folder returns ``np.transpose`` views; hashing them (deduplication) needs bytes."""
+    weight = np.arange(12, dtype=np.float32).reshape(3, 4)
+    model = make_model(
+        [
+            node("Transpose", ["w"], ["wt"], perm=[1, 0]),
+            node("MatMul", ["x", "wt"], ["a"]),
+            node("MatMul", ["x", "w2t"], ["b"]),
+            node("Add", ["a", "b"], ["y"]),
+        ],
+        [vi("x", [2, 4])],
+        [vi("y", [2, 3])],
+        [init("w", weight), init("w2t", weight.T.copy())],
+    )
+    result, run_ = apply(model, FOLD, "initializer_deduplication")
+    folded = [v.const_value for v in result.graph.initializers.values()]
+    assert all(t.numpy().flags.c_contiguous for t in folded)
+    assert counts(run_.records[1]) == {"duplicate initializers merged": 1}
+    assert_equivalent(model, result, {"x": np.ones((2, 4), np.float32)})
+
+
 def test_folding_removes_shape_arithmetic_of_static_shapes() -> None:
     """``Reshape(x, Concat(Gather(Shape(x), 0), [-1]))``, x: [2, 3, 4] -> Reshape(x, [2, -1])."""
     model = make_model(
@@ -487,6 +508,31 @@ def test_folding_keeps_constant_of_shape_unless_asked() -> None:
     assert record.params_delta == 64 * 64 - 2 - 1
     assert record.bytes_delta == 64 * 64 * 4 - 16 - 4
     assert_equivalent(model, folded)
+
+
+def test_folding_always_folds_small_constant_of_shape_fills() -> None:
+    """A 2-element padding vector is shape arithmetic: folded, so Pad's output gets a shape."""
+    model = make_model(
+        [
+            node(
+                "ConstantOfShape",
+                ["two"],
+                ["zeros"],
+                value=helper.make_tensor("v", INT64, [1], [0]),
+            ),
+            node("Concat", ["front", "zeros"], ["pads"], axis=0),
+            node("Pad", ["x", "pads"], ["y"]),
+        ],
+        [vi("x", [1, 8])],
+        [vi("y", None)],
+        [init("two", np.array([2], np.int64)), init("front", np.array([0, 3], np.int64))],
+    )
+    folded, record = apply_one(model, FOLD)
+    assert op_types(folded) == ["Pad"]
+    assert record.changed
+    kept, _ = apply_one(model, FOLD, small_constant_of_shape=0)
+    assert op_types(kept) == ["ConstantOfShape", "Concat", "Pad"]
+    assert_equivalent(model, folded, {"x": np.ones((1, 8), np.float32)})
 
 
 def test_folding_respects_the_output_size_limit() -> None:

@@ -3,7 +3,8 @@
 Per output and input set: shapes and dtypes must match exactly. For floating types,
 ``max_abs`` is the largest ``|actual - expected|`` over finite elements, ``max_rel`` the
 largest ``|actual - expected| / max(|expected|, atol)``, ``cosine`` the cosine similarity of
-the finite elements (1.0 when both are all zero); an element mismatches when it falls
+the finite elements (1.0 when both are all zero, ``None`` - undefined - when only one is);
+an element mismatches when it falls
 outside ``atol + rtol * |expected|`` or when NaN/±inf do not coincide. Default tolerances
 depend on the dtype (:data:`DEFAULT_TOLERANCES`); callers may override both.
 """
@@ -97,7 +98,7 @@ def compare_arrays(
     if norm > 0:
         cosine = float(np.dot(fa, fe) / norm)
     else:
-        cosine = 1.0 if not fa.any() and not fe.any() else 0.0
+        cosine = 1.0 if not fa.any() and not fe.any() else None
     return result(
         passed=mismatched == 0,
         max_abs=float(fd.max()) if fd.size else 0.0,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import onnx_ir as ir
 from onnxscript.optimizer import fold_constants_ir
 from pydantic import Field
@@ -28,6 +31,12 @@ class ConstantFoldingOptions(NoOptions):
         description="materialize ConstantOfShape results (off: a 1-element fill stays a 1-element "
         "fill instead of becoming a full tensor in the file)",
     )
+    small_constant_of_shape: int = Field(
+        64,
+        ge=0,
+        description="elements; a ConstantOfShape whose static output is at most this big is "
+        "folded even without fold_constant_of_shape (shape arithmetic such as padding vectors)",
+    )
     node_shape_inference: bool = Field(True, description="infer shapes node by node while folding")
 
 
@@ -38,11 +47,14 @@ class ConstantFolding(ModelPass):
     Matches: default-domain nodes whose inputs are true constants (initializers that are not
     graph inputs, Constant outputs), plus the shape arithmetic that becomes constant once
     shapes are known (Shape, Size, Gather/Concat/Slice over shapes, If with a constant
-    condition), in every graph and function. Evaluation is onnxscript's constant folder
-    (onnx reference kernels). Leaves alone: nondeterministic ops, control flow other than
-    If on a constant, QuantizeLinear/DequantizeLinear, ConstantOfShape (unless
+    condition, ConstantOfShape fills of at most ``small_constant_of_shape`` elements), in
+    every graph and function. Evaluation is onnxscript's constant folder (onnx reference
+    kernels). Leaves alone: nondeterministic ops, control flow other than If on a constant,
+    QuantizeLinear/DequantizeLinear, larger ConstantOfShape fills (unless
     ``fold_constant_of_shape``), and results over the size caps. Guarantees: values are
-    those the reference kernels compute for the same inputs. Lossless.
+    those the reference kernels compute for the same inputs; folded values are stored
+    C-contiguous (the folder can leave transposed views, which hashing and saving refuse).
+    Lossless.
     """
 
     name = "constant_folding"
@@ -55,9 +67,15 @@ class ConstantFolding(ModelPass):
         options = self.options
 
         def should_fold(node: ir.Node) -> bool | None:
-            if options.fold_constant_of_shape and node.op_type == "ConstantOfShape":
-                return node.domain in ("", "ai.onnx")
-            return None
+            if node.op_type != "ConstantOfShape" or node.domain not in ("", "ai.onnx"):
+                return None
+            shape = node.outputs[0].shape
+            small = (
+                shape is not None
+                and shape.is_static()
+                and math.prod(shape.numpy()) <= options.small_constant_of_shape
+            )
+            return True if options.fold_constant_of_shape or small else None
 
         result = fold_constants_ir(
             model,
@@ -66,4 +84,18 @@ class ConstantFolding(ModelPass):
             output_size_limit=options.output_size_limit,
             should_fold=should_fold,
         )
+        if result.modified:
+            _make_contiguous(model)
         return PassOutcome(changed=result.modified)
+
+
+def _make_contiguous(model: ir.Model) -> None:
+    """Replace every initializer held as a non-contiguous numpy view by a contiguous copy."""
+    for graph in model.graphs():
+        for value in graph.initializers.values():
+            tensor = value.const_value
+            raw = tensor.raw if isinstance(tensor, ir.Tensor) else None
+            if isinstance(raw, np.ndarray) and not raw.flags.c_contiguous:
+                value.const_value = ir.Tensor(
+                    np.ascontiguousarray(raw), dtype=tensor.dtype, name=tensor.name
+                )
