@@ -95,6 +95,7 @@ def compare_arrays(
     mismatched = int(np.count_nonzero(outside) + np.count_nonzero(~special_ok))
     fa, fe, fd = a[finite], e[finite], diff[finite]
     norm = float(np.linalg.norm(fa) * np.linalg.norm(fe))
+    cosine: float | None
     if norm > 0:
         cosine = float(np.dot(fa, fe) / norm)
     else:

@@ -94,7 +94,9 @@ def _make_contiguous(model: ir.Model) -> None:
     for graph in model.graphs():
         for value in graph.initializers.values():
             tensor = value.const_value
-            raw = tensor.raw if isinstance(tensor, ir.Tensor) else None
+            if not isinstance(tensor, ir.Tensor):
+                continue
+            raw = tensor.raw
             if isinstance(raw, np.ndarray) and not raw.flags.c_contiguous:
                 value.const_value = ir.Tensor(
                     np.ascontiguousarray(raw), dtype=tensor.dtype, name=tensor.name
