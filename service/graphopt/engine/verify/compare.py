@@ -4,9 +4,9 @@ Per output and input set: shapes and dtypes must match exactly. For floating typ
 ``max_abs`` is the largest ``|actual - expected|`` over finite elements, ``max_rel`` the
 largest ``|actual - expected| / max(|expected|, atol)``, ``cosine`` the cosine similarity of
 the finite elements (1.0 when both are all zero, ``None`` - undefined - when only one is);
-an element mismatches when it falls
-outside ``atol + rtol * |expected|`` or when NaN/±inf do not coincide. Default tolerances
-depend on the dtype (:data:`DEFAULT_TOLERANCES`); callers may override both.
+an element mismatches when it falls outside ``atol + rtol * |expected|`` or when NaN/±inf
+do not coincide. Default tolerances depend on the dtype (:data:`DEFAULT_TOLERANCES`);
+callers may override both.
 """
 
 from __future__ import annotations
