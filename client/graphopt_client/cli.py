@@ -111,11 +111,14 @@ class RemoteOptimize:
     rtol: float | None = None
     profile: bool = False
     profile_runs: int = 50
+    tune: bool = False
     threads: int = 1
     prune: list[str] = field(default_factory=list)
     keep_outputs: list[str] = field(default_factory=list)
-    memory: str = "off"
+    memory: str = "auto"
     memory_plot: Path | None = None
+    select: bool = False
+    select_seconds: float = 10.0
     report: Path | None = None
     as_json: bool = False
 
@@ -127,15 +130,23 @@ class RemoteOptimize:
             "pass_options": self.pass_options,
             "target": self.target,
             "verify": {k: v for k, v in verify.items() if v is not None},
-            "profile": self.profile
-            and {"runs": self.profile_runs, "session": {"intra_op_threads": self.threads}},
+            "profile": (self.profile or self.tune)
+            and {
+                "runs": self.profile_runs,
+                "session": {"intra_op_threads": self.threads},
+                "tune": self.tune,
+            },
         }
         if self.prune:
             options["prune"] = self.prune
         if self.keep_outputs:
             options["keep_outputs"] = self.keep_outputs
-        if self.memory != "off" or self.memory_plot is not None:
+        if self.memory in ("plan", "schedule") or self.memory_plot is not None:
             options["memory"] = {"schedule": self.memory == "schedule"}
+        elif self.memory == "off":
+            options["memory"] = False
+        if self.select:
+            options["select"] = {"max_seconds": self.select_seconds}
         return options
 
     def destination(self, artifact: str) -> Path | None:

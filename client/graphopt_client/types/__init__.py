@@ -6,10 +6,12 @@ from graphopt_client.types.job import (
     AsyncJob,
     ErrorInfo,
     Job,
+    JobAttempt,
     JobData,
     JobProgress,
     JobStatus,
     JobSummary,
+    WorkerRef,
 )
 from graphopt_client.types.model import Model
 from graphopt_client.types.report import Report
@@ -20,10 +22,12 @@ __all__ = [
     "ErrorInfo",
     "Event",
     "Job",
+    "JobAttempt",
     "JobData",
     "JobProgress",
     "JobStatus",
     "JobSummary",
     "Model",
     "Report",
+    "WorkerRef",
 ]

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, field_validator
 
 from graphopt_client.types._base import APIObject
 
@@ -66,6 +66,23 @@ class JobSummary(APIObject):
     latency_p50_ms_after: float | None = None
 
 
+class WorkerRef(APIObject):
+    """The worker process that ran an attempt: its machine and process id."""
+
+    host: str | None = None
+    pid: int | None = None
+
+
+class JobAttempt(APIObject):
+    """One run of a job; ``outcome`` is None while it runs, then ``succeeded``,
+    ``failed``, ``cancelled`` or ``lost`` (the worker vanished and another one took over)."""
+
+    worker: WorkerRef = Field(default_factory=WorkerRef)
+    started: datetime | None = None
+    finished: datetime | None = None
+    outcome: str | None = None
+
+
 class JobData(APIObject):
     """The fields of a job as the server returns them."""
 
@@ -79,11 +96,24 @@ class JobData(APIObject):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     duration_ms: float | None = None
-    attempts: int = 0
+    attempts: list[JobAttempt] = Field(default_factory=list)
     cancel_requested: bool = False
     error: ErrorInfo | None = None
     artifacts: list[Artifact] = Field(default_factory=list)
     summary: JobSummary | None = None
+
+    @field_validator("attempts", mode="before")
+    @classmethod
+    def _attempt_count(cls, value: Any) -> Any:
+        """Older servers send a count: that many attempts with nothing else known."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return [{} for _ in range(max(0, value))]
+        return value
+
+    @property
+    def attempt_count(self) -> int:
+        """How many times a worker started the job."""
+        return len(self.attempts)
 
     @property
     def done(self) -> bool:

@@ -237,6 +237,24 @@ class ModelProfile(APIObject):
     trace: str | None = None
 
 
+class TuneTrial(APIObject):
+    """One session configuration of the tuning sweep and its latency (ms)."""
+
+    session: SessionConfig
+    latency: LatencyStats
+
+
+class TuneReport(APIObject):
+    """The session sweep on the optimized model: trials fastest first, the recommendation."""
+
+    warmup: int
+    rounds: int
+    cpu_count: int
+    trials: list[TuneTrial] = Field(default_factory=list)
+    recommended: SessionConfig
+    speedup: float = 1.0
+
+
 class ProfileReport(APIObject):
     """Original vs optimized under one session configuration."""
 
@@ -246,6 +264,7 @@ class ProfileReport(APIObject):
     original: ModelProfile
     optimized: ModelProfile
     latency_ratio: float
+    tuning: TuneReport | None = None
 
 
 class OutputDeviation(APIObject):

@@ -5,19 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from graphopt import __version__
-from graphopt.api import metrics
+from graphopt.api import metrics, offline_docs
+from graphopt.api.auth import authenticate
 from graphopt.api.deps import Services
 from graphopt.api.errors import install_handlers
 from graphopt.api.routes import jobs, models, system
 from graphopt.jobs.queue import JobQueue
 from graphopt.jobs.sandbox import warm_up
 from graphopt.settings import Settings
-from graphopt.store.blobs import LocalBlobStore
+from graphopt.store.blobs import open_blob_store
 from graphopt.store.db import Database
 
 DESCRIPTION = """
@@ -31,8 +32,9 @@ its report and onnxruntime profiles. Every error answer is
 def build_services(settings: Settings) -> Services:
     settings.prepare()
     db = Database(settings.resolved_database_url)
-    db.create_schema()
-    return Services(settings, db, LocalBlobStore(settings.blob_dir), JobQueue(settings))
+    if settings.migrate_on_start:
+        db.create_schema()
+    return Services(settings, db, open_blob_store(settings), JobQueue(settings))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -50,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services.db.dispose()
 
     app = FastAPIOffline(
+        redoc_url=None,  # offline_docs serves /redoc (a bundle that loads nothing remote)
         title="graphopt",
         version=__version__,
         description=DESCRIPTION,
@@ -62,7 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.services = services
     install_handlers(app)
-    app.include_router(models.router)
-    app.include_router(jobs.router)
+    # Every model and job route names its caller's tenant (401 without a key when required).
+    app.include_router(models.router, dependencies=[Depends(authenticate)])
+    app.include_router(jobs.router, dependencies=[Depends(authenticate)])
     app.include_router(system.router)
+    offline_docs.install_redoc(app)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,6 +13,15 @@ from graphopt.store.blobs import BlobStore
 from graphopt.store.db import Database
 
 
+@dataclass(frozen=True)
+class Principal:
+    """Who sent the request: its tenant, and whether it may see every tenant (admin)."""
+
+    tenant: str
+    admin: bool = False
+    key_id: str | None = None
+
+
 @dataclass
 class Services:
     """Everything a request handler may use, created once per app (see app.lifespan)."""
@@ -21,11 +30,21 @@ class Services:
     db: Database
     blobs: BlobStore
     queue: JobQueue
+    principal: Principal | None = None
+    """Set per request on routes behind :func:`graphopt.api.auth.authenticate`."""
+
+    @property
+    def caller(self) -> Principal:
+        """The authenticated caller; fails closed on a route without authentication."""
+        if self.principal is None:
+            raise RuntimeError("this route has no authenticate dependency")
+        return self.principal
 
 
 def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
-    return services
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return replace(services, principal=principal) if principal is not None else services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

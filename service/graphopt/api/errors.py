@@ -17,13 +17,19 @@ class ApiError(Exception):
     """An error answer with an HTTP status and a stable machine-readable ``code``."""
 
     def __init__(
-        self, status_code: int, code: str, message: str, detail: dict[str, Any] | None = None
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        detail: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.code = code
         self.message = message
         self.detail = detail or {}
+        self.headers = dict(headers or {})
 
     @classmethod
     def from_error(cls, error: dict[str, Any], status_code: int = 422) -> ApiError:
@@ -47,7 +53,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _response(exc)
+        return _response(exc, exc.headers)
 
     @app.exception_handler(GraphoptError)
     async def _engine_error(_: Request, exc: GraphoptError) -> JSONResponse:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import math
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from graphopt.api.deps import Services
 from graphopt.api.errors import ApiError, not_found
+from graphopt.api.model_catalog import visible
 from graphopt.api.schemas import JobCreate, JobLimits
 from graphopt.engine import OptimizeOptions, resolve_pipeline
 from graphopt.engine.passes.registry import create_pass
@@ -63,9 +65,63 @@ def _request_digest(body: JobCreate) -> str:
     return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
 
 
+RETRY_AFTER_DEFAULT_S = 5
+RETRY_AFTER_MAX_S = 300
+
+
+def _retry_after_s(services: Services, tenant: str) -> int:
+    """Seconds until a slot is likely free: the mean duration of the tenant's last jobs."""
+    with services.db.session() as session:
+        durations = [
+            d
+            for d in session.scalars(
+                select(JobRow.duration_ms)
+                .where(JobRow.tenant == tenant, JobRow.duration_ms.is_not(None))
+                .order_by(JobRow.finished_at.desc())
+                .limit(20)
+            )
+            if d is not None
+        ]
+    if not durations:
+        return RETRY_AFTER_DEFAULT_S
+    mean_s = sum(durations) / len(durations) / 1000
+    return max(1, min(RETRY_AFTER_MAX_S, math.ceil(mean_s)))
+
+
+def _check_job_caps(services: Services, tenant: str) -> None:
+    """429 with Retry-After when the tenant has too many queued or unfinished jobs."""
+    settings = services.settings
+    with services.db.session() as session:
+        counts = dict(
+            session.execute(
+                select(JobRow.status, func.count())
+                .where(JobRow.tenant == tenant, JobRow.status.in_(("queued", "running")))
+                .group_by(JobRow.status)
+            ).all()
+        )
+    queued, active = counts.get("queued", 0), sum(counts.values())
+    for code, count, cap, what in (
+        ("too_many_queued_jobs", queued, settings.max_queued_jobs, "queued"),
+        ("too_many_active_jobs", active, settings.max_active_jobs, "queued or running"),
+    ):
+        if count >= cap:
+            retry = _retry_after_s(services, tenant)
+            raise ApiError(
+                429,
+                code,
+                f"This tenant already has {count} {what} job(s), the most allowed; retry later.",
+                {"count": count, "limit": cap, "retry_after_s": retry},
+                headers={"Retry-After": str(retry)},
+            )
+
+
 def _by_key(services: Services, key: str, digest: str) -> JobRow | None:
     with services.db.session() as session:
-        job = session.scalars(select(JobRow).where(JobRow.idempotency_key == key)).first()
+        job = session.scalars(
+            select(JobRow).where(
+                JobRow.idempotency_key == key, JobRow.tenant == services.caller.tenant
+            )
+        ).first()
     if job is not None and job.request_sha256 != digest:
         raise ApiError(
             409,
@@ -85,14 +141,16 @@ def create(services: Services, body: JobCreate, idempotency_key: str | None) -> 
             return replay, False
     with services.db.session() as session:
         model = session.get(ModelRow, body.model_id)
-    if model is None:
+    if model is None or not visible(services, model.tenant):
         raise not_found("model", body.model_id)
     options = engine_options(body)
     _check_shapes(model, options.input_shapes)
     _check_limits(services, body.limits)
     pipeline = resolve_pipeline(options)
+    _check_job_caps(services, services.caller.tenant)
     job = JobRow(
         id=new_id("job"),
+        tenant=services.caller.tenant,
         model_id=model.id,
         status="queued",
         pipeline={"value": body.pipeline, "name": pipeline.name, "passes": pipeline.pass_names()},
@@ -120,7 +178,7 @@ def create(services: Services, body: JobCreate, idempotency_key: str | None) -> 
 def get(services: Services, job_id: str) -> tuple[JobRow, list[ArtifactRow]]:
     with services.db.session() as session:
         job = session.get(JobRow, job_id)
-        if job is None:
+        if job is None or not visible(services, job.tenant):
             raise not_found("job", job_id)
         artifacts = list(job.artifacts)
     return job, artifacts
@@ -134,12 +192,15 @@ def list_jobs(
         query = query.where(JobRow.status == status)
     if model_id is not None:
         query = query.where(JobRow.model_id == model_id)
+    if not services.caller.admin:
+        query = query.where(JobRow.tenant == services.caller.tenant)
     with services.db.session() as session:
         return [(job, list(job.artifacts)) for job in session.scalars(query)]
 
 
 def cancel(services: Services, job_id: str) -> tuple[JobRow, list[ArtifactRow]]:
     """Cancel a queued job now, or ask the worker of a running one to kill its child."""
+    get(services, job_id)  # 404 for another tenant's job
     if job_store.cancel(services.db, job_id) is None:
         raise not_found("job", job_id)
     return get(services, job_id)
@@ -147,7 +208,8 @@ def cancel(services: Services, job_id: str) -> tuple[JobRow, list[ArtifactRow]]:
 
 def artifact(services: Services, job_id: str, name: str) -> ArtifactRow:
     with services.db.session() as session:
-        if session.get(JobRow, job_id) is None:
+        job = session.get(JobRow, job_id)
+        if job is None or not visible(services, job.tenant):
             raise not_found("job", job_id)
         row = session.get(ArtifactRow, (job_id, name))
     if row is None:

@@ -22,6 +22,14 @@ from graphopt.store.jobs import TERMINAL
 from graphopt.store.models import ArtifactRow, JobRow, ModelRow, new_id
 
 GraphFormat = Literal["node-link", "graphml"]
+SIZE_LIMIT_STATUS = {"initializers_too_large": 413, "too_many_nodes": 422}
+"""HTTP status of the engine's size-limit codes (other engine codes: 422)."""
+
+
+def visible(services: Services, tenant: str) -> bool:
+    """Whether the caller may see a resource of ``tenant`` (its own, or any as admin)."""
+    caller = services.caller
+    return caller.admin or caller.tenant == tenant
 
 
 def _validation_limits(services: Services) -> Limits:
@@ -40,18 +48,27 @@ def _describe(services: Services, received: ReceivedFile) -> dict:
         os.link(received.path, target)
         outcome = run_sandboxed(
             "graphopt.jobs.child:describe_model",
-            {"path": str(target)},
+            {
+                "path": str(target),
+                "max_nodes": services.settings.max_model_nodes,
+                "max_initializer_bytes": services.settings.max_initializer_bytes,
+            },
             _validation_limits(services),
         )
     if outcome.status != "ok":
-        raise ApiError.from_error(failure_error(outcome))
+        error = failure_error(outcome)
+        raise ApiError.from_error(error, SIZE_LIMIT_STATUS.get(error["code"], 422))
     description: dict = outcome.value
     return description
 
 
 def find_by_sha(services: Services, sha256: str) -> ModelRow | None:
+    """The caller's tenant's model with this content (dedup never crosses tenants)."""
+    tenant = services.caller.tenant
     with services.db.session() as session:
-        return session.scalars(select(ModelRow).where(ModelRow.sha256 == sha256)).first()
+        return session.scalars(
+            select(ModelRow).where(ModelRow.sha256 == sha256, ModelRow.tenant == tenant)
+        ).first()
 
 
 async def upload(services: Services, request: Request) -> tuple[ModelRow, bool]:
@@ -77,6 +94,7 @@ def _register(
     services.blobs.put_file(received.path, BlobRef(received.sha256, received.size_bytes))
     row = ModelRow(
         id=new_id("mdl"),
+        tenant=services.caller.tenant,
         sha256=received.sha256,
         size_bytes=received.size_bytes,
         filename=safe_filename(received.filename),
@@ -98,18 +116,17 @@ def _register(
 def get(services: Services, model_id: str) -> ModelRow:
     with services.db.session() as session:
         row = session.get(ModelRow, model_id)
-    if row is None:
+    if row is None or not visible(services, row.tenant):
         raise not_found("model", model_id)
     return row
 
 
 def list_models(services: Services, limit: int, offset: int) -> list[ModelRow]:
+    query = select(ModelRow).order_by(ModelRow.created_at.desc()).limit(limit).offset(offset)
+    if not services.caller.admin:
+        query = query.where(ModelRow.tenant == services.caller.tenant)
     with services.db.session() as session:
-        return list(
-            session.scalars(
-                select(ModelRow).order_by(ModelRow.created_at.desc()).limit(limit).offset(offset)
-            )
-        )
+        return list(session.scalars(query))
 
 
 def file_path(services: Services, model_id: str) -> tuple[Path, str]:
@@ -121,7 +138,7 @@ def delete_model(services: Services, model_id: str) -> None:
     """Delete a model, its finished jobs and their artifacts; 409 while a job is active."""
     with services.db.session() as session:
         row = session.get(ModelRow, model_id)
-        if row is None:
+        if row is None or not visible(services, row.tenant):
             raise not_found("model", model_id)
         active = session.scalar(
             select(func.count())

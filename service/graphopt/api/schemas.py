@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from graphopt.engine import ProfileOptions, VerifyOptions
+from graphopt.engine import ProfileOptions, SelectOptions, VerifyOptions
 from graphopt.engine.memory.models import MemoryOptions
 from graphopt.engine.report import GraphStats, TensorSpec
 from graphopt.store.models import ArtifactRow, JobRow, ModelRow
@@ -94,6 +94,12 @@ class MemoryRequest(MemoryOptions):
     plot: SkipJsonSchema[None] = None
 
 
+class SelectRequest(SelectOptions):
+    """The engine's measured-selection options (an object turns selection on)."""
+
+    enabled: bool = True
+
+
 class JobOptions(BaseModel):
     """The engine's ``OptimizeOptions`` less the pipeline (a field of the job) and any
     option naming a server path. ``true``/``false`` turn verify, profile or memory planning
@@ -119,20 +125,35 @@ class JobOptions(BaseModel):
         default_factory=list, description="graph outputs to keep; the rest is pruned away"
     )
     memory: bool | MemoryRequest | None = Field(
-        None, description="plan activation memory (needs static shapes)"
+        None,
+        description="plan activation memory (needs static shapes); default (null): planned, "
+        "without artifacts, whenever every activation has a static size; false: off",
+    )
+    select: bool | SelectRequest = Field(
+        False,
+        description="measured selection: time candidate pipelines (the original included) "
+        "and keep the fastest verified one; off unless asked for (`graphopt optimize` "
+        "turns it on)",
+        examples=[{"max_seconds": 10}],
     )
 
     def engine_data(self, pipeline: str | list[str]) -> dict[str, Any]:
         """The engine's ``OptimizeOptions`` as plain data (validated by the caller)."""
         verify = self.verify if not isinstance(self.verify, bool) else {"enabled": self.verify}
         profile = self.profile if not isinstance(self.profile, bool) else {"enabled": self.profile}
-        memory = MemoryRequest() if self.memory is True else (self.memory or None)
+        memory: MemoryRequest | dict[str, Any] | None = (
+            MemoryRequest() if self.memory is True else (self.memory or None)
+        )
+        if self.memory is None:
+            memory = {"auto": True, "schedule": False}
+        select = self.select if not isinstance(self.select, bool) else {"enabled": self.select}
         return {
-            **self.model_dump(exclude={"verify", "profile", "memory"}),
+            **self.model_dump(exclude={"verify", "profile", "memory", "select"}),
             "pipeline": pipeline,
             "verify": _plain(verify),
             "profile": _plain(profile),
             "memory": _plain(memory) if memory is not None else None,
+            "select": _plain(select),
         }
 
 
@@ -186,6 +207,22 @@ class ArtifactInfo(BaseModel):
     url: str
 
 
+class WorkerRef(BaseModel):
+    host: str = Field(description="the worker's machine (GRAPHOPT_NODE_NAME or hostname)")
+    pid: int | None = Field(description="the worker's process id on that machine")
+
+
+class JobAttempt(BaseModel):
+    """One run of the job by a worker; a lost worker's job is run again by another."""
+
+    worker: WorkerRef
+    started: datetime
+    finished: datetime | None
+    outcome: Literal["succeeded", "failed", "cancelled", "lost"] | None = Field(
+        description="null while the attempt runs; `lost`: the worker vanished mid-job"
+    )
+
+
 class JobResource(BaseModel):
     """A job and, once it ended, its outcome."""
 
@@ -200,7 +237,7 @@ class JobResource(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     duration_ms: float | None
-    attempts: int
+    attempts: list[JobAttempt] = Field(description="every run of the job, oldest first")
     cancel_requested: bool
     error: ErrorInfo | None
     artifacts: list[ArtifactInfo]
@@ -231,7 +268,15 @@ class JobResource(BaseModel):
             started_at=row.started_at,
             finished_at=row.finished_at,
             duration_ms=row.duration_ms,
-            attempts=row.attempts,
+            attempts=[
+                JobAttempt(
+                    worker=WorkerRef(host=a.worker_host, pid=a.worker_pid),
+                    started=a.started_at,
+                    finished=a.finished_at,
+                    outcome=a.outcome,
+                )
+                for a in row.attempt_log
+            ],
             cancel_requested=row.cancel_requested,
             error=ErrorInfo.model_validate(row.error) if row.error else None,
             artifacts=[

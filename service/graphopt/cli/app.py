@@ -14,7 +14,8 @@ from rich.markup import escape
 
 from graphopt.cli import exit_codes
 from graphopt.cli.console import engine_progress, err, out
-from graphopt.cli.serve import serve
+from graphopt.cli.keys import keys_app
+from graphopt.cli.serve import db_app, serve, worker
 from graphopt_client.cli import RemoteOptimize, jobs_app, models_app, optimize_remote
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class GraphFormat(StrEnum):
 
 
 class MemoryMode(StrEnum):
+    auto = "auto"
     off = "off"
     plan = "plan"
     schedule = "schedule"
@@ -95,7 +97,8 @@ def _memory_options(mode: MemoryMode, plot: Path | None) -> Any:
         return None
     from graphopt.engine.memory.models import MemoryOptions
 
-    return MemoryOptions(schedule=mode is MemoryMode.schedule, plot=plot)
+    auto = mode is MemoryMode.auto and plot is None
+    return MemoryOptions(auto=auto, schedule=mode is MemoryMode.schedule, plot=plot)
 
 
 def _default_output(model: Path) -> Path:
@@ -143,6 +146,14 @@ def optimize(
         ),
     ] = False,
     profile_runs: Annotated[int, typer.Option(help="Timed runs per model.", min=1)] = 50,
+    tune: Annotated[
+        bool,
+        typer.Option(
+            "--tune",
+            help="Also sweep intra-op threads and sequential/parallel execution on the "
+            "optimized model and recommend the fastest session settings (implies --profile).",
+        ),
+    ] = False,
     threads: Annotated[
         int, typer.Option(help="onnxruntime intra-op threads for profiling (0: all).", min=0)
     ] = 1,
@@ -162,13 +173,24 @@ def optimize(
         MemoryMode,
         typer.Option(
             help="Plan activation memory (plan), also reorder nodes to lower the peak "
-            "(schedule), or not (off). Needs static shapes: pin inputs with --input-shape.",
+            "(schedule), or not (off); auto plans, without writing files, when every "
+            "activation has a static size. Needs static shapes: pin inputs with --input-shape.",
         ),
-    ] = MemoryMode.off,
+    ] = MemoryMode.auto,
     memory_plot: Annotated[
         Path | None,
         typer.Option(help="Write the memory timeline PNG here (implies --memory plan)."),
     ] = None,
+    select: Annotated[
+        bool,
+        typer.Option(
+            help="Time candidate pipelines (the original included) with the profiling "
+            "session and keep the fastest verified one (docs/report.md, selection)."
+        ),
+    ] = True,
+    select_seconds: Annotated[
+        float, typer.Option(help="Time budget of --select, in seconds.", min=0.1)
+    ] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     server: Annotated[
         str | None,
@@ -195,11 +217,14 @@ def optimize(
             rtol=rtol,
             profile=profile,
             profile_runs=profile_runs,
+            tune=tune,
             threads=threads,
             prune=prune or [],
             keep_outputs=[o.strip() for o in (keep_outputs or "").split(",") if o.strip()],
             memory=memory.value,
             memory_plot=memory_plot,
+            select=select,
+            select_seconds=select_seconds,
             report=report,
             as_json=as_json,
         )
@@ -216,11 +241,13 @@ def optimize(
             profile=engine.ProfileOptions(
                 enabled=profile,
                 runs=profile_runs,
+                tune=tune,
                 session=engine.SessionConfig(intra_op_threads=threads),
             ),
             prune=prune or [],
             keep_outputs=[o.strip() for o in (keep_outputs or "").split(",") if o.strip()],
             memory=_memory_options(memory, memory_plot),
+            select=engine.SelectOptions(enabled=select, max_seconds=select_seconds),
         )
         with engine_progress("optimizing") as progress:
             result = engine.optimize(model, options, output=destination, progress=progress)
@@ -236,19 +263,33 @@ def optimize(
             out.print_json(final.model_dump_json())
         else:
             _print_summary(final)
-    if final.verification.status == "failed":
+    if final.verification.status == "failed" and not final.verification.lossy_requested:
         raise typer.Exit(exit_codes.VERIFICATION_FAILED)
 
 
 def _print_summary(report: Any) -> None:
-    from graphopt.cli.render import passes_table, profile_table, stats_table, verification_lines
+    from graphopt.cli.render import (
+        passes_table,
+        profile_table,
+        selection_line,
+        stats_table,
+        tuning_table,
+        verification_lines,
+    )
 
     out.print(stats_table(report.original, report.optimized))
-    out.print(passes_table(report.passes))
+    if report.passes:
+        out.print(passes_table(report.passes))
+    else:
+        out.print("passes: none applied (the written model is the original)")
     for line in verification_lines(report):
         out.print(line)
     if report.profile is not None:
         out.print(profile_table(report.profile))
+        if report.profile.tuning is not None:
+            out.print(tuning_table(report.profile.tuning))
+    if report.selection is not None:
+        out.print(selection_line(report.selection))
     if report.pruning is not None:
         pruning = report.pruning
         statuses = [g.status for g in pruning.groups]
@@ -369,8 +410,11 @@ def list_passes(
 
 
 app.command()(serve)
+app.command()(worker)
+app.add_typer(db_app, name="db")
 app.add_typer(models_app, name="models")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

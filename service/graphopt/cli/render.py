@@ -10,7 +10,8 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from graphopt.engine.profiling.profile import ProfileReport
-    from graphopt.engine.report import GraphStats, ModelInfo, PassRecord, Report
+    from graphopt.engine.profiling.tune import TuneReport
+    from graphopt.engine.report import GraphStats, ModelInfo, PassRecord, Report, Selection
 
 
 def _num(value: float | int | None) -> str:
@@ -152,3 +153,32 @@ def profile_table(profile: ProfileReport, top: int = 8) -> Table:
         table.add_row(f"  {escape(op)} (ms/run)", f"{a:,.3f}", f"{b:,.3f}", _change(a, b))
     table.caption = f"latency ratio (p50 optimized / original): {profile.latency_ratio:.3f}"
     return table
+
+
+def tuning_table(tuning: TuneReport) -> Table:
+    """Every session configuration of the sweep, fastest first; the first is recommended."""
+    table = Table(title=f"Session tuning ({tuning.rounds} interleaved runs each)")
+    for column in ("session", "p50 (ms)", "p90 (ms)", "vs best"):
+        table.add_column(column, justify="left" if column == "session" else "right")
+    best = tuning.trials[0].latency.p50_ms
+    for trial in tuning.trials:
+        p50 = trial.latency.p50_ms
+        table.add_row(
+            escape(trial.session.label()),
+            f"{p50:,.3f}",
+            f"{trial.latency.p90_ms:,.3f}",
+            f"{p50 / best:.2f}x" if best > 0 else "-",
+        )
+    table.caption = f"recommended: {tuning.recommended.label()}"
+    return table
+
+
+def selection_line(selection: Selection) -> str:
+    """Which candidate measured selection kept, and why."""
+    timed = sum(1 for c in selection.candidates if c.status == "timed")
+    head = f"selection ({selection.status}): kept [bold]{escape(selection.chosen)}[/bold]"
+    if selection.status == "done":
+        head += f" of {timed} timed candidates, {selection.rounds} rounds"
+    if selection.nothing_helped:
+        head += " — nothing helped"
+    return f"{head}: {escape(selection.reason)}"

@@ -17,7 +17,7 @@ from graphopt.engine.inspection import model_info, model_stats
 from graphopt.engine.intake import ArchiveLimits, LoadedModel, load_model
 from graphopt.engine.model_io import save_model
 from graphopt.engine.optimizer import OptimizeResult, optimize, resolve_pipeline
-from graphopt.engine.options import OptimizeOptions, ProfileOptions, VerifyOptions
+from graphopt.engine.options import OptimizeOptions, ProfileOptions, SelectOptions, VerifyOptions
 from graphopt.engine.passes import PRESETS, registered_passes
 from graphopt.engine.profiling.session_config import SessionConfig
 from graphopt.engine.progress import Progress, ProgressCallback
@@ -38,6 +38,7 @@ __all__ = [
     "Progress",
     "ProgressCallback",
     "Report",
+    "SelectOptions",
     "SessionConfig",
     "VerifyOptions",
     "WarningCode",

@@ -44,6 +44,9 @@ class ErrorCode(enum.StrEnum):
     INVALID_PASS_OPTIONS = "invalid_pass_options"
     # Output
     OUTPUT_WRITE_FAILED = "output_write_failed"
+    # Size limits a caller sets (the service's GRAPHOPT_MAX_MODEL_NODES / _INITIALIZER_BYTES)
+    TOO_MANY_NODES = "too_many_nodes"
+    INITIALIZERS_TOO_LARGE = "initializers_too_large"
 
 
 class GraphoptError(Exception):

@@ -48,7 +48,7 @@ from graphopt.engine.passes import (
     preset,
     run_pipeline,
 )
-from graphopt.engine.passes.pipeline import step
+from graphopt.engine.passes.pipeline import PassStep, step
 from graphopt.engine.profiling.profile import ProfileReport
 from graphopt.engine.profiling.stage import profile_inputs, profile_models
 from graphopt.engine.progress import Progress, ProgressCallback, ignore_progress
@@ -63,9 +63,11 @@ from graphopt.engine.report import (
     PipelineInfo,
     Report,
     RolledBack,
+    Selection,
     Timings,
     Verification,
 )
+from graphopt.engine.selection import Built, Variant, base_variants, rule_text, select
 from graphopt.engine.shapes import check_input_shapes
 from graphopt.engine.verify.compare import DEFAULT_TOLERANCES
 from graphopt.engine.verify.inputs import InputSet
@@ -112,14 +114,20 @@ def resolve_pipeline(options: OptimizeOptions) -> Pipeline:
         pruning = [step(name, **opts) for name, opts in map(parse_prune_spec, options.prune)]
         tail = [step("dead_code_elimination"), step("shape_inference")]
         pipeline = Pipeline(name=pipeline.name, steps=[*pipeline.steps, *pruning, *tail])
-    memory = options.memory
-    scheduled = "memory_schedule" in pipeline.pass_names()
-    if memory and memory.enabled and memory.schedule and not scheduled:
-        scheduling = step(
-            "memory_schedule", alignment=memory.alignment, time_budget_s=memory.time_budget_s
-        )
+    scheduling = _memory_step(options)
+    if scheduling is not None and "memory_schedule" not in pipeline.pass_names():
         pipeline = Pipeline(name=pipeline.name, steps=[*pipeline.steps, scheduling])
     return pipeline.validate_names()
+
+
+def _memory_step(options: OptimizeOptions) -> PassStep | None:
+    """The memory-scheduling step the options ask for, if any."""
+    memory = options.memory
+    if memory and memory.enabled and memory.schedule:
+        return step(
+            "memory_schedule", alignment=memory.alignment, time_budget_s=memory.time_budget_s
+        )
+    return None
 
 
 def _pass_options(options: OptimizeOptions) -> dict[str, dict[str, Any]]:
@@ -140,13 +148,16 @@ class _Attempts:
         pipeline: Pipeline,
         options: OptimizeOptions,
         progress: ProgressCallback,
+        excluded: frozenset[str] = frozenset(),
     ) -> None:
         self.original = original
         self.pipeline = pipeline
         self.pass_options = _pass_options(options)
         self.target = options.target
         self.progress = progress
-        self.excluded: set[str] = set()
+        self.excluded: set[str] = set(excluded)
+        self.lossy_failure = False
+        """set when the run's check failed only because of a lossy pass (kept, on request)"""
         self.rolled_back: list[RolledBack] = []
         self.warnings: list[Diagnostic] = []
         self.details: dict[str, Any] = {}
@@ -272,6 +283,7 @@ def _verify_loop(
         culprit = run.records[application - 1]
         culprit_error = _failure_summary(failing)  # what the culprit alone broke
         if not culprit.lossless:  # kept: the full run's candidate and check stand
+            attempts.lossy_failure = True
             return candidate, run, result, f"lossy pass {culprit.name!r}: {culprit_error}"
         verifier.discard(result)
         attempts.exclude(culprit.name, "mismatch", culprit_error, failing.outputs)
@@ -342,6 +354,7 @@ def _run(
         rtol=rtol if verify.rtol is None else verify.rtol,
     )
     checked: CheckResult | None = None
+    selection: Selection | None = None
     verifier_inputs: list[InputSet] = []
     dropped = _dropped_outputs(loaded.model, options.keep_outputs)
     phase = time.perf_counter()
@@ -365,7 +378,11 @@ def _run(
             candidate, run = attempts.run()
             timings.passes_ms = _ms(phase)
         else:
-            candidate, run, checked, failure = _verify_loop(attempts, verifier)
+            if options.select.enabled and _selection_blocker(options, verifier) is None:
+                selection, chosen = _select(loaded, options, pipeline, attempts, verifier, progress)
+                candidate, run, checked, failure, attempts, pipeline = chosen
+            else:
+                candidate, run, checked, failure = _verify_loop(attempts, verifier)
             timings.verify_ms = _ms(phase)
             verification.attempts = verifier.checks
             if checked is not None and checked.compared:
@@ -374,12 +391,17 @@ def _run(
                 verification.passed = passed
                 verification.reason = failure
                 verification.outputs = checked.outputs
+                verification.lossy_requested = not passed and attempts.lossy_failure
         if verifier.unavailable is not None:
             verification.status, verification.reason = "unavailable", verifier.unavailable
             attempts.warnings.append(
                 Diagnostic(WarningCode.VERIFICATION_UNAVAILABLE, verifier.unavailable)
             )
     verification.rolled_back = attempts.rolled_back
+    if options.select.enabled and selection is None:
+        selection = _skipped_selection(
+            options, _selection_blocker(options, verifier if verify.enabled else None)
+        )
 
     written: OutputFile | None = None
     if output is not None:
@@ -415,6 +437,7 @@ def _run(
         timings=timings,
         output=written,
         profile=profile,
+        selection=selection,
     )
     details = attempts.details.get(PRUNING_DETAILS)
     if isinstance(details, PruningDetails):
@@ -432,6 +455,96 @@ def _run(
         report.memory, memory_warnings = memory_section(candidate, options.memory, out_dir)
         report.warnings += [DiagnosticModel(**w.to_dict()) for w in memory_warnings]
     return OptimizeResult(report=report, model=candidate, output=Path(output) if output else None)
+
+
+def _selection_blocker(options: OptimizeOptions, verifier: Verifier | None) -> str | None:
+    """Why measured selection cannot run, or None when it can."""
+    if options.prune or options.keep_outputs:
+        return "pruning or keep_outputs was requested: the original is not an acceptable result"
+    if verifier is None:
+        return "verification is off: only verified candidates may be chosen"
+    if not verifier.loadable or verifier.unavailable is not None:
+        return f"verification is not possible: {verifier.unavailable}"
+    return None
+
+
+def _skipped_selection(options: OptimizeOptions, reason: str | None) -> Selection:
+    return Selection(
+        status="skipped",
+        reason=reason or "selection did not run",
+        rule=rule_text(options.select.confidence),
+        budget_s=options.select.max_seconds,
+        chosen=options.target,
+        nothing_helped=False,
+    )
+
+
+_Chosen = tuple[ir.Model, PipelineRun, CheckResult | None, str | None, _Attempts, Pipeline]
+
+
+def _select(
+    loaded: LoadedModel,
+    options: OptimizeOptions,
+    pipeline: Pipeline,
+    attempts: _Attempts,
+    verifier: Verifier,
+    progress: ProgressCallback,
+) -> tuple[Selection, _Chosen]:
+    """Measured selection (:mod:`graphopt.engine.selection`) with candidates built here:
+    each runs through :func:`_verify_loop` against the same verifier; the requested
+    pipeline and target (``attempts``) is the primary candidate."""
+
+    def verified(variant: Variant, own: _Attempts, pipe: Pipeline) -> Built:
+        model, run, check, failure = _verify_loop(own, verifier)
+        passed = check is not None and check.passed and failure is None
+        return Built(
+            variant,
+            model,
+            passed,
+            check.path if passed and check is not None else None,
+            run=run,
+            reason=failure,
+            state=(model, run, check, failure, own, pipe),
+        )
+
+    def build(variant: Variant) -> Built:
+        progress(Progress("select", f"building candidate {variant.name}"))
+        scheduling = _memory_step(options)
+        if variant.pipeline is None and scheduling is not None:
+            # the original as received, in the node order the caller asked for
+            pipe = Pipeline(name="original", steps=[step("shape_inference"), scheduling])
+            return verified(variant, _Attempts(loaded.model, pipe, options, ignore_progress), pipe)
+        if variant.pipeline is None:
+            original = loaded.model.clone()
+            baseline = verifier.check(original)
+            pipe = Pipeline(name="original", steps=[])
+            own = _Attempts(loaded.model, pipe, options, ignore_progress)
+            state: _Chosen = (original, PipelineRun(), baseline, None, own, pipe)
+            return Built(variant, original, True, baseline.path, state=state)
+        if variant.name == options.target and not variant.excluded:
+            return verified(variant, attempts, pipeline)
+        variant_options = options.model_copy(
+            update={"pipeline": variant.pipeline, "target": variant.target}
+        )
+        pipe = resolve_pipeline(variant_options)
+        excluded = variant.excluded
+        own = _Attempts(loaded.model, pipe, variant_options, ignore_progress, excluded=excluded)
+        return verified(variant, own, pipe)
+
+    variants = base_variants(options.pipeline, options.target, options.select)
+    outcome = select(
+        variants,
+        build,
+        verifier.inputs[0],
+        options.profile.session,
+        options.select,
+        primary=options.target,
+    )
+    for candidate in outcome.built:
+        check = candidate.state[2]
+        if candidate is not outcome.chosen and check is not None:
+            verifier.discard(check)
+    return outcome.selection, outcome.chosen.state
 
 
 def _dropped_outputs(model: ir.Model, keep: list[str]) -> frozenset[str]:

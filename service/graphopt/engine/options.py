@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from graphopt.engine.memory.models import MemoryOptions
 from graphopt.engine.profiling.session_config import SessionConfig
@@ -51,6 +51,48 @@ class ProfileOptions(BaseModel):
     runs: int = Field(50, ge=1, le=100_000, description="timed runs per model, interleaved")
     profiled_runs: int = Field(10, ge=1, le=10_000, description="runs under the op profiler")
     trace_dir: Path | None = None
+    tune: bool = Field(
+        False,
+        description="also sweep intra-op threads and sequential/parallel execution on the "
+        "optimized model and recommend the fastest session settings (implies enabled)",
+    )
+
+    @model_validator(mode="after")
+    def _tune_profiles(self) -> ProfileOptions:
+        if self.tune:
+            self.enabled = True
+        return self
+
+
+class SelectOptions(BaseModel):
+    """Measured selection ("do no harm"): time candidate pipelines, keep the fastest verified.
+
+    Candidates are the original model, its lossless clean-up, the pipeline for each target
+    in ``targets`` (default: the requested target, plus ``portable`` when ``onnxruntime`` is
+    requested) and variants that drop one fusion pass that fired. They are timed with the
+    profiling session (``profile.session``), interleaved round-robin. See
+    :mod:`graphopt.engine.selection` for the rule and docs/report.md for the report section.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    targets: list[Literal["portable", "onnxruntime"]] | None = Field(
+        None, description="targets to try (default: see above)"
+    )
+    drop_fusions: bool = Field(True, description="try variants without one fired fusion pass")
+    max_candidates: int = Field(8, ge=2, le=64, description="candidates built, original included")
+    max_seconds: float = Field(
+        10.0, gt=0, le=3600, description="budget for building and timing candidates (s)"
+    )
+    warmup: int = Field(2, ge=0, le=100, description="untimed rounds before timing")
+    min_runs: int = Field(
+        9, ge=5, le=1000, description="timed rounds at least (budget permitting candidates)"
+    )
+    max_runs: int = Field(40, ge=5, le=10_000, description="timed rounds at most")
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="one-sided sign-test confidence a winner needs"
+    )
 
 
 class OptimizeOptions(BaseModel):
@@ -74,9 +116,15 @@ class OptimizeOptions(BaseModel):
         description="graph outputs to keep; the others, and all that only they need, go",
     )
     memory: MemoryOptions | None = Field(
-        None,
+        default_factory=lambda: MemoryOptions(auto=True, schedule=False),
         description="plan activation memory of the result (and schedule it unless "
-        "memory.schedule is false); docs/memory.md",
+        "memory.schedule is false); by default planned, not scheduled, whenever every "
+        "activation has a static size; None: off. docs/memory.md",
+    )
+    select: SelectOptions = Field(
+        default_factory=SelectOptions,
+        description="measured selection among candidate pipelines (off by default here; "
+        "on by default in the CLI and for jobs)",
     )
 
     @field_validator("prune")

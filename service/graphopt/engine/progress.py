@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Progress:
-    """One progress update: ``stage`` is one of load, passes, verify, bisect, save;
+    """One progress update: ``stage`` is one of load, passes, verify, bisect, select, save, profile;
     ``fraction`` is how much of that stage is done (0..1), when it is known."""
 
     stage: str

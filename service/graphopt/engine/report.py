@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from graphopt.engine.memory.models import MemoryReport
 from graphopt.engine.profiling.profile import ProfileReport
+from graphopt.engine.profiling.session_config import SessionConfig
+from graphopt.engine.profiling.timing import LatencyStats
 from graphopt.engine.pruning.report import PruningReport
 
 SCHEMA_VERSION = "1.0"
@@ -149,6 +151,11 @@ class Verification(_Model):
     outputs: list[OutputComparison] = Field(default_factory=list)
     rolled_back: list[RolledBack] = Field(default_factory=list)
     attempts: int = 0
+    lossy_requested: bool = Field(
+        False,
+        description="failed only because a lossy pass the caller asked for (pruning) "
+        "changed the outputs: the first pass application that changes them is that pass",
+    )
 
 
 class DiagnosticModel(_Model):
@@ -188,6 +195,46 @@ class Timings(_Model):
     total_ms: float = 0.0
 
 
+class SelectionCandidate(_Model):
+    """One candidate of measured selection and how it did (latencies in ms)."""
+
+    name: str = Field(description="original, lossless, a target, or TARGET-without-PASS")
+    target: str | None = Field(None, description="the target its pipeline ran for")
+    pipeline: str | None = Field(None, description="pipeline name (null: the original)")
+    excluded: list[str] = Field(default_factory=list, description="passes dropped on purpose")
+    status: Literal["timed", "unverified", "failed", "not_timed"]
+    reason: str | None = None
+    verified: bool = Field(description="outputs match the original's (true for the original)")
+    nodes: int | None = None
+    latency: LatencyStats | None = None
+    spread: float | None = Field(
+        None, description="(p90 - min) / median of its timed runs: the run-to-run noise"
+    )
+    ratio: float | None = Field(None, description="median / the original's median")
+    wins: int | None = Field(None, description="rounds in which it ran faster than the original")
+    p_value: float | None = Field(
+        None, description="one-sided sign-test p-value of 'faster than the original'"
+    )
+
+
+class Selection(_Model):
+    """Measured selection ("do no harm"): which candidate was kept, and why."""
+
+    status: Literal["done", "skipped"]
+    reason: str
+    rule: str
+    session: SessionConfig | None = None
+    warmup: int = 0
+    rounds: int = 0
+    budget_s: float
+    candidates: list[SelectionCandidate] = Field(default_factory=list)
+    chosen: str
+    nothing_helped: bool = Field(
+        description="no candidate was faster than the original beyond measurement noise"
+    )
+    ms: float = 0.0
+
+
 class Report(_Model):
     """The whole report (schema version :data:`SCHEMA_VERSION`)."""
 
@@ -211,4 +258,7 @@ class Report(_Model):
     )
     memory: MemoryReport | None = Field(
         None, description="activation memory plan of the optimized model, when asked for"
+    )
+    selection: Selection | None = Field(
+        None, description="measured selection among candidate pipelines, when asked for"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from graphopt.engine import (
     write_graphml,
 )
 from graphopt.engine.intake.archive import archive_kind
+from graphopt.engine.intake.size_limits import check_size_limits
 from graphopt.jobs.sandbox import Emit
 
 REPORT_NAME = "report.json"
@@ -36,12 +38,34 @@ OUTPUT_NAME = "optimized.onnx"
 for _name in ("onnx_ir", "onnxscript", "onnx"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
+try:  # models are private: no usage events leave the sandbox
+    import onnxruntime
+
+    onnxruntime.disable_telemetry_events()
+except (ImportError, AttributeError):
+    pass
+
+
+def _private_tmp(directory: Path) -> None:
+    """Temporary files of this child (bundle extraction, profiles) go under ``directory``:
+    inside the server's data directory, removed with the request's scratch directory."""
+    tempfile.tempdir = str(directory)
+
 
 def describe_model(payload: dict[str, Any], emit: Emit) -> dict[str, Any]:
-    """Validate an uploaded file: ``{"kind", "info", "stats"}`` or a GraphoptError."""
+    """Validate an uploaded file: ``{"kind", "info", "stats"}`` or a GraphoptError.
+
+    ``payload["max_nodes"]``/``["max_initializer_bytes"]`` (optional) cap the model's size.
+    """
     path = Path(payload["path"])
+    _private_tmp(path.parent)
     kind = archive_kind(path) or "onnx"
     with load_model(path) as loaded:
+        check_size_limits(
+            loaded.model,
+            max_nodes=payload.get("max_nodes"),
+            max_initializer_bytes=payload.get("max_initializer_bytes"),
+        )
         info = model_info(loaded)
         stats = model_stats(loaded.model)
         warnings = [w.to_dict() for w in loaded.warnings]
@@ -56,6 +80,7 @@ def describe_model(payload: dict[str, Any], emit: Emit) -> dict[str, Any]:
 def export_graph(payload: dict[str, Any], emit: Emit) -> None:
     """Write the model's networkx view to ``payload["output"]`` as node-link JSON or GraphML."""
     output = Path(payload["output"])
+    _private_tmp(Path(payload["path"]).parent)
     with load_model(Path(payload["path"])) as loaded:
         infer_shapes(loaded.model)
         view = build_view(loaded.model)
@@ -69,11 +94,13 @@ def optimize_model(payload: dict[str, Any], emit: Emit) -> dict[str, Any]:
     """Optimize ``payload["path"]`` into ``payload["workdir"]``; return the job summary.
 
     Writes ``optimized.onnx`` (+ ``optimized.onnx.data``), ``report.json`` and, when
-    profiling or memory planning ran, the engine's ``ort_profile_*.json`` traces and
-    ``memory_plan.json``/``memory_timeline.png`` into the work directory.
+    profiling or memory planning ran, the engine's ``ort_profile_*.json`` traces, the per-op
+    latency chart ``op_latency.png`` and ``memory_plan.json``/``memory_timeline.png`` into
+    the work directory.
     Progress events are emitted as ``{"stage", "message", "fraction", "current_pass"}``.
     """
     workdir = Path(payload["workdir"])
+    _private_tmp(Path(payload["path"]).parent)
     options = OptimizeOptions.model_validate(payload["options"])
 
     def progress(event: Progress) -> None:
@@ -93,6 +120,10 @@ def optimize_model(payload: dict[str, Any], emit: Emit) -> dict[str, Any]:
         # Paths in the report name artifacts, not the server's work directory.
         text = report.model_dump_json(indent=2).replace(f"{workdir}/", "")
         (workdir / REPORT_NAME).write_text(text)
+        if report.profile is not None:
+            from graphopt.engine.profiling.plot import OP_LATENCY_PNG, plot_op_latency
+
+            plot_op_latency(report.profile, workdir / OP_LATENCY_PNG)
     return job_summary(report)
 
 

@@ -3,7 +3,8 @@
 Contract of :func:`execute`: the job is claimed atomically (a job that is not ``queued``
 is skipped); the engine runs in a limited child (:mod:`.sandbox`); progress goes to the job
 row and its event log; every ``heartbeat_s`` the worker records a heartbeat and checks for
-a cancel request (then the child is killed and the job ends ``cancelled``). The job always
+a cancel request (then the child is killed and the job ends ``cancelled``); the heartbeat
+runs in a thread for the whole attempt (:class:`Heartbeat`). The job always
 ends in a terminal state unless the reaper took it over (the worker lost its claim) or
 the worker is shutting down (the job is left ``running`` for the reaper to re-queue).
 """
@@ -14,6 +15,7 @@ import logging
 import mimetypes
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from graphopt.store.db import Database
 log = logging.getLogger(__name__)
 
 OPTIMIZE_TARGET = "graphopt.jobs.child:optimize_model"
+STOP_TIMEOUT_S = 10.0
 
 ARTIFACT_NAMES = (
     "optimized.onnx",
@@ -38,12 +41,13 @@ ARTIFACT_NAMES = (
     "ort_profile_optimized.json",
     "memory_plan.json",
     "memory_timeline.png",
+    "op_latency.png",
 )
 
 
-def worker_id() -> str:
-    """``host:pid`` of this process, as stored in ``jobs.worker``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def worker_id(node: str | None = None) -> str:
+    """``host:pid`` of this process, as stored in ``jobs.worker`` (host: ``node`` if given)."""
+    return f"{node or socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass
@@ -66,23 +70,72 @@ class JobRuntime:
 
 def execute(runtime: JobRuntime, job_id: str) -> str | None:
     """Run job ``job_id`` if it is still queued; return its final status (None: skipped)."""
-    worker = worker_id()
+    worker = worker_id(runtime.settings.resolved_node_name)
     claimed = job_store.claim(runtime.db, job_id, worker)
     if claimed is None:
         return None
-    state = {"verdict": "run"}
+    beat = Heartbeat(runtime, job_id, worker)
+    beat.start()
+    try:
+        return _run_claimed(runtime, claimed, worker, beat)
+    finally:
+        beat.stop()
+
+
+class Heartbeat:
+    """Records the worker's heartbeat every ``heartbeat_s`` in a thread of its own, for the
+    whole attempt: downloading the model, running the sandbox, storing the artifacts (long
+    transfers from and to object storage included). ``verdict`` is the last answer:
+    ``run``, ``cancel`` (a cancel request) or ``lost`` (the reaper gave the job away)."""
+
+    def __init__(self, runtime: JobRuntime, job_id: str, worker: str) -> None:
+        self.runtime = runtime
+        self.job_id = job_id
+        self.worker = worker
+        self.verdict = "run"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.runtime.settings.heartbeat_s):
+            try:
+                self.verdict = job_store.heartbeat(self.runtime.db, self.job_id, self.worker)
+            except Exception as exc:  # the database is unreachable: keep trying
+                log.warning("heartbeat of job %s failed: %s", self.job_id, exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=STOP_TIMEOUT_S)  # a hung database call must not hang us
+
+
+def _run_claimed(
+    runtime: JobRuntime, claimed: job_store.ClaimedJob, worker: str, beat: Heartbeat
+) -> str | None:
+    job_id = claimed.id
 
     def on_tick() -> bool:
-        state["verdict"] = job_store.heartbeat(runtime.db, job_id, worker)
-        return state["verdict"] == "run"
+        return beat.verdict == "run"
 
     def on_message(progress: dict[str, Any]) -> None:
         job_store.record_progress(runtime.db, job_id, worker, progress)
 
     with scratch(runtime.settings.work_dir, f"{job_id}-") as workdir:
-        source = expose(
-            runtime.blobs, claimed.model_sha256, workdir / "input", claimed.model_filename
-        )
+        try:
+            source = expose(
+                runtime.blobs, claimed.model_sha256, workdir / "input", claimed.model_filename
+            )
+        except Exception as exc:  # the blob store lost it, or is unreachable after retries
+            log.warning("job %s: the model could not be fetched: %s", job_id, exc)
+            error = {
+                "code": "model_unavailable",
+                "message": "The job's model could not be read from the blob store.",
+                "detail": {"reason": f"{type(exc).__name__}: {exc}"},
+            }
+            job_store.finish(runtime.db, job_id, worker, "failed", error=error)
+            return "failed"
         output_dir = workdir / "output"
         output_dir.mkdir()
         payload = {
@@ -99,7 +152,7 @@ def execute(runtime: JobRuntime, job_id: str) -> str | None:
             on_tick=on_tick,
             tick_s=runtime.settings.heartbeat_s,
         )
-        return _conclude(runtime, job_id, worker, outcome, output_dir, state["verdict"])
+        return _conclude(runtime, job_id, worker, outcome, output_dir, beat.verdict)
 
 
 def _conclude(

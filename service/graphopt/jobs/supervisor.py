@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from graphopt.jobs import reaper
 from graphopt.jobs.queue import JobQueue
+from graphopt.jobs.retention import RetentionTimer
 from graphopt.settings import Settings
 from graphopt.store.db import Database
 
@@ -55,8 +56,13 @@ class WorkerPool:
         self.db = db
         self.queue = queue
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.size = settings.workers
+        self._suspects: set[str] = set()  # queued jobs the queue seemed to miss last time
+        """Worker processes to keep running; 0 (``serve --no-worker``): only reap."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="worker-pool", daemon=True)
+        self.retention: RetentionTimer | None = None
+        """Set by ``serve``: expires old artifacts from the watch thread."""
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -70,7 +76,7 @@ class WorkerPool:
         resumed = reaper.resume(self.db, self.queue, self.settings)
         if resumed:
             log.info("%d queued job(s) resumed", resumed)
-        self.processes = [self._spawn() for _ in range(self.settings.workers)]
+        self.processes = [self._spawn() for _ in range(self.size)]
         self._thread.start()
 
     def _watch(self) -> None:
@@ -82,12 +88,14 @@ class WorkerPool:
                     )
                     self.processes[index] = self._spawn()
             try:
-                requeued = reaper.reap(self.db, self.queue, self.settings)
+                reaper.sweep(self.db, self.queue, self.settings, self._suspects)
             except Exception:
                 log.exception("the reaper failed")
-                continue
-            if requeued:
-                log.warning("re-queued job(s) whose worker was lost: %s", ", ".join(requeued))
+            if self.retention is not None:
+                try:
+                    self.retention.tick(time.monotonic())
+                except Exception:
+                    log.exception("artifact expiry failed")
 
     def stop(self) -> None:
         """SIGTERM every worker, then SIGKILL those still running after a grace period."""

@@ -9,8 +9,6 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from graphopt.store.models import Base
-
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 40  # anyio's default thread limit: every request thread keeps one
 
@@ -43,8 +41,11 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
-        """Create missing tables (idempotent)."""
-        Base.metadata.create_all(self.engine)
+        """Bring the schema to the newest Alembic revision (idempotent, safe to run at once
+        from many processes: see :mod:`graphopt.store.migrations`)."""
+        from graphopt.store import migrations
+
+        migrations.upgrade(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

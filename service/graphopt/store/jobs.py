@@ -12,11 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from graphopt.store.db import Database
-from graphopt.store.models import ArtifactRow, JobEventRow, JobRow, ModelRow, utcnow
+from graphopt.store.models import (
+    ArtifactRow,
+    JobAttemptRow,
+    JobEventRow,
+    JobRow,
+    ModelRow,
+    utcnow,
+)
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -47,6 +54,39 @@ def add_event(session: Session, job_id: str, type_: str, data: dict[str, Any]) -
     session.add(JobEventRow(job_id=job_id, type=type_, data=data))
 
 
+def _relaxed_durability(session: Session) -> None:
+    """On PostgreSQL, commit this transaction without waiting for the WAL flush.
+
+    For heartbeats and progress only: they are frequent (a flush each is ~10 ms that the
+    job's sandbox loop waits for), and a crash losing the last few of them is harmless.
+    Job state transitions keep full durability. A no-op on other databases (SQLite in WAL
+    mode with ``synchronous=NORMAL`` does not flush per commit).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
+def split_worker(worker: str) -> tuple[str, int | None]:
+    """``host:pid`` -> ``(host, pid)`` (pid None when the id has no numeric pid)."""
+    host, _, pid = worker.rpartition(":")
+    if not host or not pid.isdigit():
+        return worker, None
+    return host, int(pid)
+
+
+def _end_attempt(session: Session, job_id: str, number: int, outcome: str) -> None:
+    """Close attempt ``number`` of a job (a no-op for jobs that predate attempt records)."""
+    session.execute(
+        update(JobAttemptRow)
+        .where(
+            JobAttemptRow.job_id == job_id,
+            JobAttemptRow.number == number,
+            JobAttemptRow.outcome.is_(None),
+        )
+        .values(outcome=outcome, finished_at=utcnow())
+    )
+
+
 def claim(db: Database, job_id: str, worker: str) -> ClaimedJob | None:
     """Move a queued job to running for ``worker``; None when it is not queued any more."""
     now = utcnow()
@@ -68,7 +108,18 @@ def claim(db: Database, job_id: str, worker: str) -> ClaimedJob | None:
             return None
         job = session.get_one(JobRow, job_id)
         model = session.get_one(ModelRow, job.model_id)
-        add_event(session, job_id, "status", {"status": "running", "attempt": job.attempts})
+        host, pid = split_worker(worker)
+        session.add(
+            JobAttemptRow(
+                job_id=job_id, number=job.attempts, worker_host=host, worker_pid=pid, started_at=now
+            )
+        )
+        add_event(
+            session,
+            job_id,
+            "status",
+            {"status": "running", "attempt": job.attempts, "worker": {"host": host, "pid": pid}},
+        )
         return ClaimedJob(
             id=job.id,
             model_sha256=model.sha256,
@@ -83,6 +134,7 @@ def claim(db: Database, job_id: str, worker: str) -> ClaimedJob | None:
 def heartbeat(db: Database, job_id: str, worker: str) -> Literal["run", "cancel", "lost"]:
     """Record that ``worker`` is still running the job; say whether it should go on."""
     with db.session() as session:
+        _relaxed_durability(session)
         result = session.execute(
             update(JobRow)
             .where(JobRow.id == job_id, JobRow.status == "running", JobRow.worker == worker)
@@ -103,6 +155,7 @@ def set_child(db: Database, job_id: str, pid: int | None) -> None:
 def record_progress(db: Database, job_id: str, worker: str, progress: dict[str, Any]) -> None:
     """Store the latest progress of a running job and log it as an event."""
     with db.session() as session:
+        _relaxed_durability(session)
         result = session.execute(
             update(JobRow)
             .where(JobRow.id == job_id, JobRow.status == "running", JobRow.worker == worker)
@@ -147,6 +200,7 @@ def finish(
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
+        _end_attempt(session, job_id, job.attempts, status)
         for artifact in artifacts:
             session.add(
                 ArtifactRow(
@@ -198,13 +252,13 @@ def events_after(db: Database, job_id: str, after: int, limit: int = 500) -> lis
         )
 
 
-def queued_ids(db: Database) -> list[str]:
+def queued_ids(db: Database, *, created_before: datetime | None = None) -> list[str]:
+    """Ids of queued jobs, oldest first (only those created before ``created_before``)."""
+    query = select(JobRow.id).where(JobRow.status == "queued").order_by(JobRow.created_at)
+    if created_before is not None:
+        query = query.where(JobRow.created_at < created_before)
     with db.session() as session:
-        return list(
-            session.scalars(
-                select(JobRow.id).where(JobRow.status == "queued").order_by(JobRow.created_at)
-            )
-        )
+        return list(session.scalars(query))
 
 
 def reap_lost(
@@ -248,6 +302,7 @@ def reap_lost(
                 event = {"status": "queued", "reason": "worker_lost", "worker": worker}
             result = session.execute(update(JobRow).where(*guard).values(**values))
             if result.rowcount == 1:  # type: ignore[attr-defined]
+                _end_attempt(session, job_id, attempts, "lost")
                 add_event(session, job_id, "status", event)
                 if values["status"] == "queued":
                     requeued.append(job_id)

@@ -1,4 +1,4 @@
-"""Tables: uploaded models, jobs, job events (the SSE log) and job artifacts.
+"""Tables: uploaded models, jobs, job attempts, job events (the SSE log) and job artifacts.
 
 Times are timezone-aware UTC. Files are referenced by sha256 into the blob store
 (:mod:`graphopt.store.blobs`); a blob is deleted when no row references it any more.
@@ -10,7 +10,16 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -30,6 +39,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+DEFAULT_TENANT = "default"
+"""The tenant of every model and job when the server runs without API keys."""
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -47,9 +60,12 @@ class ModelRow(Base):
     """An uploaded model (an .onnx file or a bundle), validated in the sandbox."""
 
     __tablename__ = "models"
+    # Deduplication is per tenant: a tenant never learns that another holds the same file.
+    __table_args__ = (UniqueConstraint("tenant", "sha256", name="uq_models_tenant_sha256"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    tenant: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT, index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
     size_bytes: Mapped[int]
     filename: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(8))
@@ -64,15 +80,20 @@ class JobRow(Base):
     """One optimization job. ``status``: queued, running, succeeded, failed, cancelled."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_jobs_status_created", "status", "created_at"),
+        UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
+        Index("ix_jobs_tenant_status", "tenant", "status"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), default=DEFAULT_TENANT)
     model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     pipeline: Mapped[dict[str, Any]]
     options: Mapped[dict[str, Any]]
     limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     request_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
@@ -90,6 +111,14 @@ class JobRow(Base):
     model: Mapped[ModelRow] = relationship(back_populates="jobs")
     artifacts: Mapped[list[ArtifactRow]] = relationship(
         back_populates="job", cascade="all, delete-orphan", order_by="ArtifactRow.name"
+    )
+    # Loaded with the job (selectin): the API shows a job's attempts after its session closed.
+    attempt_log: Mapped[list[JobAttemptRow]] = relationship(
+        back_populates="job",
+        cascade="all, delete-orphan",
+        order_by="JobAttemptRow.number",
+        lazy="selectin",
+        passive_deletes=True,
     )
 
 
@@ -117,3 +146,36 @@ class ArtifactRow(Base):
     media_type: Mapped[str] = mapped_column(String(100))
 
     job: Mapped[JobRow] = relationship(back_populates="artifacts")
+
+
+class ApiKeyRow(Base):
+    """An API key of a tenant: only the sha256 of the key is stored, never the key."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    admin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class JobAttemptRow(Base):
+    """One run of a job by a worker: who ran it, when, and how it ended.
+
+    ``outcome`` is None while the attempt runs, then ``succeeded``, ``failed``,
+    ``cancelled``, or ``lost`` (the worker vanished; the reaper re-queued or failed the job).
+    """
+
+    __tablename__ = "job_attempts"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    worker_host: Mapped[str] = mapped_column(String(255))
+    worker_pid: Mapped[int | None]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+
+    job: Mapped[JobRow] = relationship(back_populates="attempt_log")

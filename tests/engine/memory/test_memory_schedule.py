@@ -91,3 +91,23 @@ def test_cli_memory_schedule_writes_the_plot(tmp_path: Path) -> None:
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "memory_plan.json").exists()
     assert_equivalent(onnx.load(source), onnx.load(output))
+
+
+def test_the_default_plans_static_models_without_writing_files(tmp_path: Path) -> None:
+    output = tmp_path / "model.onnx"
+    with optimize(to_bytes(branchy_model(branches=4)), OptimizeOptions(), output=output) as result:
+        memory = result.report.memory
+    assert memory is not None and memory.schedule.method == "as_written"
+    assert not memory.unplanned and memory.artifacts == {}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+
+
+def test_the_default_leaves_dynamic_models_unplanned_and_quiet() -> None:
+    model = branchy_model(branches=4)
+    model.graph.inputs[0].shape = ir.Shape(["n"])
+    for value in (n.outputs[0] for n in model.graph if not n.outputs[0].is_graph_output()):
+        value.shape, value.type = None, None  # no value_info: the sizes follow from "n"
+    with optimize(to_bytes(model), OptimizeOptions(pipeline="lossless")) as result:
+        report = result.report
+    assert report.memory is None
+    assert not [w for w in report.warnings if w.code.startswith("memory")]

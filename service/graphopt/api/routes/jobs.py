@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from sse_starlette import EventSourceResponse
 
-from graphopt.api import events, job_catalog
+from graphopt.api import events, job_catalog, job_page
 from graphopt.api.deps import ServicesDep
 from graphopt.api.errors import ApiError
 from graphopt.api.schemas import ErrorBody, JobCreate, JobList, JobResource, JobStatus
@@ -34,6 +34,10 @@ def _resource(job_id: str, services: ServicesDep) -> JobResource:
         404: {"model": ErrorBody, "description": "no such model"},
         409: {"model": ErrorBody, "description": "Idempotency-Key reused for another request"},
         422: {"model": ErrorBody, "description": "unknown pass/pipeline or invalid options"},
+        429: {
+            "model": ErrorBody,
+            "description": "too many queued or unfinished jobs (Retry-After)",
+        },
     },
 )
 def create_job(
@@ -53,15 +57,16 @@ def list_jobs(
     status_: Annotated[JobStatus | None, Query(alias="status")] = None,
     model_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> JobList:
     rows = job_catalog.list_jobs(services, status_, model_id, limit, offset)
     return JobList(data=[JobResource.from_row(job, artifacts) for job, artifacts in rows])
 
 
 @router.get("/{job_id}", response_model=JobResource, responses=NOT_FOUND, summary="Show a job")
-def get_job(job_id: str, services: ServicesDep) -> JobResource:
-    return _resource(job_id, services)
+def get_job(job_id: str, services: ServicesDep) -> Response:
+    # The hot path of every client that polls: serialized once, not re-validated by FastAPI.
+    return Response(_resource(job_id, services).model_dump_json(), media_type="application/json")
 
 
 @router.get(
@@ -112,9 +117,24 @@ def cancel_job(job_id: str, services: ServicesDep) -> JobResource:
     summary="Download an artifact",
     description="`optimized.onnx` (and `optimized.onnx.data` when it has external data), "
     "`report.json`, and with profiling `ort_profile_original.json` and "
-    "`ort_profile_optimized.json` (Chrome traces, loadable in Perfetto).",
+    "`ort_profile_optimized.json` (Chrome traces, loadable in Perfetto) and `op_latency.png`, "
+    "with memory planning `memory_plan.json` and `memory_timeline.png`.",
 )
 def download_artifact(job_id: str, name: str, services: ServicesDep) -> FileResponse:
     row = job_catalog.artifact(services, job_id, name)
     path = services.blobs.local_path(row.sha256)
     return FileResponse(path, filename=row.name, media_type=row.media_type)
+
+
+@router.get(
+    "/{job_id}/view",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}}}, **NOT_FOUND},
+    summary="A job's page (HTML)",
+    description="What the job did at a glance: status, before/after statistics, the per-op "
+    "latency chart, the memory timeline, the pass table, verification and download links. "
+    "Self-contained (inline CSS, images inlined as data: URIs); a queued or running job's "
+    "page reloads itself every 2 s.",
+)
+def job_view(job_id: str, services: ServicesDep) -> HTMLResponse:
+    return HTMLResponse(job_page.render_job_page(services, job_id))

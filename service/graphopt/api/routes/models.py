@@ -52,9 +52,15 @@ UPLOAD_BODY = {
     openapi_extra=UPLOAD_BODY,
     responses={
         200: {"model": ModelResource, "description": "the same content was already uploaded"},
-        413: {"model": ErrorBody, "description": "over the upload size limit"},
+        413: {
+            "model": ErrorBody,
+            "description": "over the upload size limit, or initializers_too_large",
+        },
         415: {"model": ErrorBody, "description": "not multipart/form-data"},
-        422: {"model": ErrorBody, "description": "not a valid model (engine error code)"},
+        422: {
+            "model": ErrorBody,
+            "description": "not a valid model (engine error code), or too_many_nodes",
+        },
     },
 )
 async def upload_model(
@@ -70,7 +76,7 @@ async def upload_model(
 def list_models(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> ModelList:
     rows = model_catalog.list_models(services, limit, offset)
     return ModelList(data=[ModelResource.from_row(row) for row in rows])

@@ -228,6 +228,11 @@ def _run_checker(
             onnx.checker.check_model(target)
         except onnx.checker.ValidationError as exc:
             raise _checker_error(exc) from None
+        except UnicodeDecodeError:  # the checker's message quotes a name that is not UTF-8
+            raise GraphoptError(
+                ErrorCode.CHECKER_FAILED,
+                "The onnx checker rejected the model, and a name it reported is not valid UTF-8.",
+            ) from None
         try:
             onnx.checker.check_model(target, full_check=True)
         except Exception as exc:

@@ -28,9 +28,13 @@ class MemoryOptions(_Model):
     and only planned. ``time_budget_s`` bounds the scheduler's search. The artifacts
     ``memory_plan.json`` and ``memory_timeline.png`` go beside the output model; ``plot``
     writes the timeline there instead (also without an output model).
+
+    ``auto`` (the default pipeline's setting): plan only when every activation has a static
+    size, else leave the report's section out; write no artifact files except ``plot``.
     """
 
     enabled: bool = True
+    auto: bool = False
     alignment: int = Field(64, ge=1, le=1 << 20, description="bytes; offsets and sizes align")
     schedule: bool = True
     time_budget_s: float = Field(2.0, gt=0, le=600, description="scheduler wall-time cap")

@@ -210,11 +210,14 @@ def memory_section(
 
     Artifacts go to ``out_dir`` (the output model's folder) when given; ``options.plot``
     places the timeline elsewhere. Never raises: a failure becomes a
-    ``memory_planning_failed`` warning; unsized activations a ``memory_unplanned`` one.
+    ``memory_planning_failed`` warning; unsized activations a ``memory_unplanned`` one
+    (with ``options.auto``: no section and no warning).
     """
     try:
         report, plan = plan_memory(model, options)
-        if out_dir is not None:
+        if options.auto and report.unplanned:
+            return None, []
+        if out_dir is not None and not options.auto:
             written = write_memory_artifacts(report, plan, out_dir, plot=options.plot)
         elif options.plot is not None:
             from graphopt.engine.memory.plot import plot_memory

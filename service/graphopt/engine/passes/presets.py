@@ -47,6 +47,7 @@ FUSION_PASSES = (
     "fuse_layer_normalization",
     "fuse_rms_normalization",
     "fuse_gelu",
+    "fuse_attention",
     "fuse_conv_activation",
 )
 

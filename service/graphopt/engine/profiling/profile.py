@@ -20,6 +20,7 @@ from graphopt.engine.profiling.memory import MemoryUsage, peak_memory
 from graphopt.engine.profiling.session_config import SessionConfig, bound_run, open_session
 from graphopt.engine.profiling.timing import LatencyStats, time_interleaved
 from graphopt.engine.profiling.trace import OpBreakdown, op_breakdown
+from graphopt.engine.profiling.tune import TuneReport
 
 
 class ModelProfile(BaseModel):
@@ -41,6 +42,8 @@ class ProfileReport(BaseModel):
     optimized: ModelProfile
     latency_ratio: float
     """optimized p50 / original p50 (below 1 is faster)"""
+    tuning: TuneReport | None = None
+    """the session sweep on the optimized model, when ``tune`` was asked for"""
 
 
 def _trace(

@@ -2,8 +2,10 @@
 
 Contract of :func:`profile_models`: both models are profiled with the options' session on
 one input set (the caller's .npz when given, else random inputs for the pinned shapes at
-the smallest default size, the same generator verification uses). A failure never fails
-the optimization: it comes back as a ``profiling_failed`` diagnostic.
+the smallest default size, the same generator verification uses). With ``tune`` the
+optimized model is then swept over session settings on the same inputs (:mod:`.tune`).
+A failure never fails the optimization: it comes back as a ``profiling_failed``
+diagnostic.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import onnx_ir as ir
 from graphopt.engine.errors import Diagnostic, WarningCode
 from graphopt.engine.options import ProfileOptions, VerifyOptions
 from graphopt.engine.profiling.profile import ProfileReport, profile_pair
+from graphopt.engine.profiling.tune import default_candidates, tune_session
 from graphopt.engine.verify.inputs import InputSet, load_npz_inputs, random_inputs, resolve_shapes
 
 
@@ -37,7 +40,7 @@ def profile_models(
     """Profile ``original`` against ``optimized`` (see module docstring)."""
     trace_dir = options.trace_dir or optimized.parent
     try:
-        return profile_pair(
+        report = profile_pair(
             original,
             optimized,
             feeds,
@@ -47,6 +50,12 @@ def profile_models(
             runs=options.runs,
             profiled_runs=options.profiled_runs,
         )
+        if options.tune:
+            candidates = default_candidates(options.session.graph_optimization_level)
+            report.tuning = tune_session(
+                optimized, feeds, candidates, warmup=options.warmup, rounds=options.runs
+            )
+        return report
     except Exception as exc:  # onnxruntime raises its own exception hierarchy
         return Diagnostic(
             WarningCode.PROFILING_FAILED,

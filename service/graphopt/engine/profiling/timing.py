@@ -56,6 +56,14 @@ def time_interleaved(
     candidates: dict[str, Callable[[], object]], *, warmup: int, rounds: int
 ) -> dict[str, LatencyStats]:
     """Time each candidate callable (see module docstring); stats by candidate name."""
+    samples = interleaved_samples(candidates, warmup=warmup, rounds=rounds)
+    return {name: summarize(values) for name, values in samples.items()}
+
+
+def interleaved_samples(
+    candidates: dict[str, Callable[[], object]], *, warmup: int, rounds: int
+) -> dict[str, list[float]]:
+    """The raw latencies (ms) of :func:`time_interleaved`: ``samples[name][r]`` is round r's."""
     names = list(candidates)
     for _ in range(warmup):
         for name in names:
@@ -67,4 +75,4 @@ def time_interleaved(
             started = time.perf_counter()
             candidates[name]()
             samples[name].append((time.perf_counter() - started) * 1000)
-    return {name: summarize(values) for name, values in samples.items()}
+    return samples

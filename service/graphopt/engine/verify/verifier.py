@@ -6,6 +6,10 @@ the user's .npz, or generated for the pinned shapes) and runs the original on th
 - ``loadable`` is false when onnxruntime cannot load the original: no check is possible.
 - ``unavailable`` says why outputs cannot be compared (the original does not run on the
   inputs); candidates are then still required to load in onnxruntime ("load-only" checks).
+- Outputs are compared under ``options.session`` (onnxruntime's own optimizations off by
+  default). When the original also loads at ORT_ENABLE_ALL, the level users run, a
+  candidate must load there too: onnxruntime's optimizers re-run type inference and can
+  reject a graph whose (specialized) shapes the unoptimized session accepts.
 
 :meth:`Verifier.check` saves a candidate, loads it with the same session options, runs it
 on the same inputs and compares every output (:mod:`.compare`); outputs that depend on
@@ -28,6 +32,7 @@ from graphopt.engine.errors import GraphoptError
 from graphopt.engine.model_io import save_model
 from graphopt.engine.op_traits import nondeterministic_outputs
 from graphopt.engine.options import VerifyOptions
+from graphopt.engine.profiling.session_config import SessionConfig
 from graphopt.engine.report import InputsUsed, OutputComparison
 from graphopt.engine.verify.compare import compare_arrays, worst_of
 from graphopt.engine.verify.inputs import (
@@ -84,6 +89,9 @@ class Verifier:
             self.unavailable = f"onnxruntime cannot load the original model: {exc}"
             return
         self.loadable = True
+        self.full_level = (
+            _FULL_LEVEL if _loads(original_path, _FULL_LEVEL, options.session) else None
+        )
         if options.inputs is not None:
             self.inputs = load_npz_inputs(options.inputs, original)
             self._run_reference(session)
@@ -126,6 +134,12 @@ class Verifier:
         save_model(candidate, path)
         try:
             session = start_session(path, self.options.session)
+            if self.full_level is not None:
+                try:
+                    start_session(path, self.full_level)
+                except SessionError as exc:
+                    error = f"onnxruntime cannot load the optimized model at ORT_ENABLE_ALL: {exc}"
+                    return CheckResult(False, error=error, path=path)
             if self.unavailable is not None:
                 return CheckResult(True, path=path, compared=False)
             results = [run_session(session, feeds) for feeds in self.inputs]
@@ -161,6 +175,21 @@ class Verifier:
                     )
                 )
         return [worst_of(items) for items in per_output.values()]
+
+
+_FULL_LEVEL = SessionConfig(intra_op_threads=1, inter_op_threads=1, graph_optimization_level="all")
+
+
+def _loads(path: Path, config: SessionConfig, already: SessionConfig) -> bool:
+    """Whether ``path`` loads with ``config`` (False also when ``already`` is that config:
+    the regular check covers it)."""
+    if config == already:
+        return False
+    try:
+        start_session(path, config)
+    except SessionError:
+        return False
+    return True
 
 
 def _missing(name: str) -> OutputComparison:

@@ -5,6 +5,7 @@ registers them all. ``rewriting`` is the shared driver for onnxscript rewrite ru
 """
 
 from graphopt.engine.passes.fusion import (
+    attention,
     batchnorm_folding,
     cast_chains,
     constant_chains,
@@ -23,6 +24,7 @@ from graphopt.engine.passes.fusion import (
 )
 
 __all__ = [
+    "attention",
     "batchnorm_folding",
     "cast_chains",
     "constant_chains",
