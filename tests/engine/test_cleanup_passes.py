@@ -725,3 +725,33 @@ def test_cleanup_passes_compose_in_the_lossless_pipeline() -> None:
     assert op_types(result) == ["Add", "Mul"]
     assert len(result.graph.initializers) == 1
     assert_equivalent(model, result)
+
+
+def _ir3_model(ir_version: int) -> ir.Model:
+    """y = x + (w * 2): ``w`` and ``two`` are initializers also listed as graph inputs."""
+    nodes = [node("Mul", ["w", "two"], ["w2"]), node("Add", ["x", "w2"], ["y"])]
+    weights = [init("w", np.arange(4, dtype=np.float32)), init("two", np.float32(2.0))]
+    inputs = [vi("x", [4]), vi("w", [4]), vi("two", [])]
+    model = make_model(nodes, inputs, [vi("y", [4])], weights, opset=9)
+    model.ir_version = ir_version
+    return model
+
+
+def test_initializer_inputs_of_ir3_models_become_constants() -> None:
+    model = _ir3_model(3)
+    candidate, record = apply_one(model, "initializer_inputs")
+    assert input_names(candidate) == ["x"]
+    assert candidate.ir_version == 4
+    assert sorted(candidate.graph.initializers) == ["two", "w"]
+    assert counts(record) == {"initializers no longer graph inputs": 2}
+    assert_equivalent(model, candidate)
+    # now constant folding can use them: the Mul is folded away
+    folded, _ = apply_one(candidate, "constant_folding")
+    assert op_types(folded) == ["Add"]
+
+
+def test_initializer_inputs_leaves_overridable_initializers_of_ir4_models() -> None:
+    model = _ir3_model(8)
+    candidate, record = apply_one(model, "initializer_inputs")
+    assert input_names(candidate) == ["x", "w", "two"]
+    assert candidate.ir_version == 8 and not record.changed

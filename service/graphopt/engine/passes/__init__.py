@@ -19,6 +19,7 @@ from graphopt.engine.passes.cleanup import (
     constant_lifting,
     dead_code_elimination,
     initializer_deduplication,
+    initializer_inputs,
     noop_elimination,
 )
 from graphopt.engine.passes.manager import PassCrash, PipelineRun, run_pipeline
@@ -55,6 +56,7 @@ _REGISTERED_MODULES = (
     constant_lifting,
     dead_code_elimination,
     initializer_deduplication,
+    initializer_inputs,
     memory_schedule,
     noop_elimination,
     shape_inference,

@@ -1,6 +1,7 @@
 """Named pipelines. ``default`` is what jobs and the CLI run unless told otherwise.
 
-- ``lossless``: shape inference and pinning, then a fixed-point clean-up (constant
+- ``lossless``: initializers of IR < 4 models taken out of the graph inputs, shape
+  inference and pinning, then a fixed-point clean-up (constant
   folding, no-op and dead-code elimination, CSE), constant lifting and initializer
   deduplication, and a final shape inference so the output carries full annotations.
 - ``default``: the lossless pipeline, then a fixed-point group of the fusion passes (with
@@ -17,6 +18,7 @@ from graphopt.engine.passes.pipeline import Pipeline, fixed_point, step
 
 def _cleanup(**folding: object) -> list:
     return [
+        step("initializer_inputs"),
         step("shape_inference"),
         step("shape_specialization"),
         fixed_point(
