@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 
 import onnx
 import onnx_ir as ir
@@ -40,35 +41,72 @@ def symbol_name(dim: int | ir.SymbolicDim) -> str | None:
     return None
 
 
-def _forget_negative_dims(model: ir.Model) -> None:
+def _proto_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
+    """``graph`` and its subgraphs, in the order of :meth:`onnx_ir.Model.graphs` (preorder:
+    nodes in order, graph attributes in order)."""
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _proto_graphs(attr.g)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for sub in attr.graphs:
+                    yield from _proto_graphs(sub)
+
+
+def _value_infos(graph: onnx.GraphProto) -> Iterator[onnx.ValueInfoProto]:
+    yield from graph.input
+    yield from graph.output
+    yield from graph.value_info
+
+
+def _forget_negative_dims(proto: onnx.ModelProto) -> None:
     """Turn ``-1`` dims (written by some exporters for "unknown") into unknown dims.
 
     onnx's inference would otherwise see them as conflicting with what it infers.
     """
-    for graph in model.graphs():
-        for value in ir.convenience.create_value_mapping(graph).values():
-            shape = value.shape
-            if shape is not None and any(isinstance(d, int) and d < 0 for d in shape.dims):
-                value.shape = ir.Shape(
-                    [None if isinstance(d, int) and d < 0 else d for d in shape.dims]
-                )
+    for graph in _proto_graphs(proto.graph):
+        for info in _value_infos(graph):
+            if not info.type.HasField("tensor_type"):
+                continue
+            for dim in info.type.tensor_type.shape.dim:
+                if dim.HasField("dim_value") and dim.dim_value < 0:
+                    dim.ClearField("dim_value")
 
 
 def skeleton_proto(model: ir.Model) -> onnx.ModelProto:
-    """The model as a proto in which every main-graph initializer over 1 KiB is a typed input."""
-    skeleton = model.clone()
-    _forget_negative_dims(skeleton)
-    graph = skeleton.graph
-    for name, value in list(graph.initializers.items()):
-        tensor = value.const_value
-        if tensor is None or tensor.nbytes <= SKELETON_MAX_BYTES:
-            continue
-        value.shape = value.shape or ir.Shape(tensor.shape.numpy())
-        value.dtype = value.dtype or tensor.dtype
-        del graph.initializers[name]
-        if not value.is_graph_input():
-            graph.inputs.append(value)
-    return ir.serde.serialize_model(skeleton)
+    """The model as a proto in which every main-graph initializer over 1 KiB is a typed input.
+
+    The weights are left out by detaching them from ``model`` while it is serialized (and
+    re-attaching them, in their order, afterwards): no copy of the model or its weights.
+    """
+    graph = model.graph
+    initializers = list(graph.initializers.values())
+    inputs = list(graph.inputs)
+    big = [
+        v
+        for v in initializers
+        if v.const_value is not None and v.const_value.nbytes > SKELETON_MAX_BYTES
+    ]
+    try:
+        for value in big:
+            tensor = value.const_value
+            assert tensor is not None and value.name is not None
+            value.shape = value.shape or ir.Shape(tensor.shape.numpy())
+            value.dtype = value.dtype or tensor.dtype
+            del graph.initializers[value.name]
+            if value not in inputs:
+                graph.inputs.append(value)
+        proto = ir.serde.serialize_model(model)
+    finally:
+        if big:
+            graph.inputs.clear()
+            graph.inputs.extend(inputs)
+            graph.initializers.clear()
+            for value in initializers:
+                graph.register_initializer(value)
+    _forget_negative_dims(proto)
+    return proto
 
 
 def _merge_dim(
@@ -97,16 +135,16 @@ def merge_shape(current: ir.Shape | None, inferred: ir.Shape | None) -> ir.Shape
     return ir.Shape([_merge_dim(c, i) for c, i in zip(current.dims, inferred.dims, strict=False)])
 
 
-def _merge_into(model: ir.Model, inferred_proto: onnx.ModelProto) -> int:
+def _merge_into(model: ir.Model, inferred: onnx.ModelProto) -> int:
     """Merge inferred types/shapes by graph position and value name; count improved values."""
-    inferred = ir.serde.deserialize_model(inferred_proto)
     improved = 0
-    for graph, mirror in zip(model.graphs(), inferred.graphs(), strict=False):
-        known = ir.convenience.create_value_mapping(mirror)
+    for graph, mirror in zip(model.graphs(), _proto_graphs(inferred.graph), strict=False):
+        known = {info.name: info for info in _value_infos(mirror)}
         for name, value in ir.convenience.create_value_mapping(graph).items():
-            other = known.get(name)
-            if other is None:
+            info = known.get(name)
+            if info is None or not info.HasField("type"):
                 continue
+            other = ir.serde.deserialize_value_info_proto(info, None)
             shape = merge_shape(value.shape, other.shape)
             kind = value.type or other.type
             if shape != value.shape or kind != value.type:

@@ -11,6 +11,8 @@ GraphBody = ir.Graph | ir.Function
 
 def subgraphs_of(node: ir.Node) -> Iterator[ir.Graph]:
     """The graph-valued attributes of one node (If branches, Loop/Scan bodies)."""
+    if not node.attributes:  # most nodes: skip building the iterator
+        return
     for attr in node.attributes.values():
         if attr.is_ref():
             continue
@@ -36,7 +38,7 @@ def graph_bodies(model: ir.Model) -> Iterator[GraphBody]:
 
 def _with_nested(graph: ir.Graph) -> Iterator[ir.Graph]:
     yield graph
-    for node in list(graph):
+    for node in [n for n in graph if n.attributes]:
         for sub in subgraphs_of(node):
             yield from _with_nested(sub)
 
@@ -49,6 +51,8 @@ def all_nodes(model: ir.Model) -> Iterator[ir.Node]:
 
 def tensor_attributes(node: ir.Node) -> Iterator[ir.TensorProtocol]:
     """Tensors held in a node's own attributes (e.g. Constant's ``value``)."""
+    if not node.attributes:
+        return
     for attr in node.attributes.values():
         if attr.is_ref():
             continue

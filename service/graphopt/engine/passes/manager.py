@@ -63,15 +63,27 @@ class _Tally:
     bytes: int
 
 
-def _tally(model: ir.Model) -> _Tally:
+_TensorSizes = dict[int, tuple[ir.TensorProtocol, int, int]]
+"""id(tensor) -> (tensor, elements, bytes); holding the tensor keeps its id from reuse."""
+
+
+def _tally(model: ir.Model, known: _TensorSizes) -> tuple[_Tally, _TensorSizes]:
+    """Nodes, parameters and bytes of ``model``; sizes of tensors seen in the previous tally
+    (``known``) are reused, since tensors are not edited in place."""
     params = nbytes = 0
+    sizes: _TensorSizes = {}
     for tensor in traversal.all_tensors(model):
-        try:
-            params += tensor.size
-            nbytes += tensor.nbytes
-        except (TypeError, ValueError):  # strings and other types without a fixed width
-            continue
-    return _Tally(frozenset(id(n) for n in traversal.all_nodes(model)), params, nbytes)
+        entry = known.get(id(tensor))
+        if entry is None:
+            try:
+                entry = (tensor, tensor.size, tensor.nbytes)
+            except (TypeError, ValueError):  # strings and other types without a fixed width
+                entry = (tensor, 0, 0)
+        sizes[id(tensor)] = entry
+        params += entry[1]
+        nbytes += entry[2]
+    nodes = frozenset(id(n) for n in traversal.all_nodes(model))
+    return _Tally(nodes, params, nbytes), sizes
 
 
 class _Stop(Exception):
@@ -96,7 +108,7 @@ class _Runner:
         self.total_steps = max(total_steps, 1)
         self.step_index = 0
         self.run = PipelineRun()
-        self.tally = _tally(model)
+        self.tally, self.tensor_sizes = _tally(model, {})
 
     def instantiate(self, s: PassStep) -> Pass:
         return create_pass(s.pass_name, {**s.options, **self.pass_options.get(s.pass_name, {})})
@@ -113,7 +125,8 @@ class _Runner:
         except Exception as exc:
             raise PassCrash(s.pass_name, self.run.applications + 1, exc) from exc
         ms = (time.perf_counter() - started) * 1000
-        before, after = self.tally, _tally(self.model)
+        before = self.tally
+        after, self.tensor_sizes = _tally(self.model, self.tensor_sizes)
         self.tally = after
         removed = len(before.node_ids - after.node_ids)
         added = len(after.node_ids - before.node_ids)

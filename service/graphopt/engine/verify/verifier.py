@@ -89,9 +89,8 @@ class Verifier:
             self.unavailable = f"onnxruntime cannot load the original model: {exc}"
             return
         self.loadable = True
-        self.full_level = (
-            _FULL_LEVEL if _loads(original_path, _FULL_LEVEL, options.session) else None
-        )
+        self._original_path = original_path
+        self._original_loads_at_full_level: bool | None = None
         if options.inputs is not None:
             self.inputs = load_npz_inputs(options.inputs, original)
             self._run_reference(session)
@@ -134,12 +133,10 @@ class Verifier:
         save_model(candidate, path)
         try:
             session = start_session(path, self.options.session)
-            if self.full_level is not None:
-                try:
-                    start_session(path, self.full_level)
-                except SessionError as exc:
-                    error = f"onnxruntime cannot load the optimized model at ORT_ENABLE_ALL: {exc}"
-                    return CheckResult(False, error=error, path=path)
+            failure = self._full_level_failure(path)
+            if failure is not None:
+                error = f"onnxruntime cannot load the optimized model at ORT_ENABLE_ALL: {failure}"
+                return CheckResult(False, error=error, path=path)
             if self.unavailable is not None:
                 return CheckResult(True, path=path, compared=False)
             results = [run_session(session, feeds) for feeds in self.inputs]
@@ -148,6 +145,20 @@ class Verifier:
             return CheckResult(False, error=error, path=path)
         outputs = self._compare(results)
         return CheckResult(all(o.passed for o in outputs), outputs, path=path)
+
+    def _full_level_failure(self, path: Path) -> str | None:
+        """Why the candidate at ``path`` does not load at ORT_ENABLE_ALL when the original
+        does (None: it loads, or the original does not either). The original is only tried
+        after a candidate failed: on large graphs that load costs as much as the rest."""
+        if self.options.session == _FULL_LEVEL:
+            return None  # the regular check already loads at that level
+        try:
+            start_session(path, _FULL_LEVEL)
+        except SessionError as exc:
+            if self._original_loads_at_full_level is None:
+                self._original_loads_at_full_level = _loads(self._original_path, _FULL_LEVEL)
+            return str(exc) if self._original_loads_at_full_level else None
+        return None
 
     def discard(self, result: CheckResult) -> None:
         """Delete a candidate that will not be used."""
@@ -180,11 +191,8 @@ class Verifier:
 _FULL_LEVEL = SessionConfig(intra_op_threads=1, inter_op_threads=1, graph_optimization_level="all")
 
 
-def _loads(path: Path, config: SessionConfig, already: SessionConfig) -> bool:
-    """Whether ``path`` loads with ``config`` (False also when ``already`` is that config:
-    the regular check covers it)."""
-    if config == already:
-        return False
+def _loads(path: Path, config: SessionConfig) -> bool:
+    """Whether ``path`` loads with ``config``."""
     try:
         start_session(path, config)
     except SessionError:

@@ -19,15 +19,17 @@ outputs (onnxscript's matcher checks that), so a fusion never drops a value some
 from __future__ import annotations
 
 import abc
+import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import onnx_ir as ir
 import onnx_ir.passes.common as ir_common
 from onnxscript.optimizer import basic_constant_propagation
 from onnxscript.rewriter import RewriteRule
+from onnxscript.rewriter._pattern_ir import NodePattern, StringConstantPattern
 
 from graphopt.engine import traversal
 from graphopt.engine.passes.base import GraphPass, PassContext, PassFamily, PassOutcome
@@ -60,10 +62,11 @@ class RuleFusionPass(GraphPass):
         if not rules:
             return outcome
         basic_constant_propagation(body)  # pattern constants are read from ``const_value``
+        by_op = _RuleIndex(rules, body)
         for node in list(body):
             if node.graph is None:  # removed by an earlier rewrite of this walk
                 continue
-            for rule in rules:
+            for rule in by_op.rules_for(node.op_type):
                 delta = rule.try_rewrite(model, body, node)
                 if delta is None:
                     continue
@@ -77,6 +80,7 @@ class RuleFusionPass(GraphPass):
                     delta.match.outputs,
                     delta.new_outputs,
                 )
+                by_op.add_op_types(n.op_type for n in new_nodes)
                 outcome.counts[rule.name or type(rule).__name__] += 1
                 self._applied += 1
                 break
@@ -110,6 +114,76 @@ class RuleFusionPass(GraphPass):
             name = f"{hint}_{next(self._counter)}"
         self._names.add(name)
         return name
+
+
+class _RuleIndex:
+    """The rules that can match in one body, by the op type of the node a match starts at.
+
+    A rule is left out while an op type its pattern needs on every match does not occur in
+    the body (commuted variants multiply rules: Gelu has 688 at opset 20), and a
+    single-output-node pattern is only tried at nodes of its root's op type: on a
+    50,000-node graph, trying every rule at every node was most of the fusion time. Rule
+    order is kept; op types a rewrite adds make the rules needing them eligible.
+    """
+
+    def __init__(self, rules: Sequence[RewriteRule], body: GraphBody) -> None:
+        self._all = [(rule, _root_op_type(rule), _required_op_types(rule)) for rule in rules]
+        self._present = {node.op_type for node in body}
+        self._refilter()
+
+    def add_op_types(self, op_types: Iterable[str]) -> None:
+        """Note op types a rewrite added to the body."""
+        new = set(op_types) - self._present
+        if new:
+            self._present |= new
+            self._refilter()
+
+    def rules_for(self, op_type: str) -> list[RewriteRule]:
+        found = self._cache.get(op_type)
+        if found is None:
+            found = [rule for rule, root in self._eligible if root is None or root == op_type]
+            self._cache[op_type] = found
+        return found
+
+    def _refilter(self) -> None:
+        self._eligible = [(r, root) for r, root, needs in self._all if needs <= self._present]
+        self._cache: dict[str, list[RewriteRule]] = {}
+
+
+def _root_op_type(rule: RewriteRule) -> str | None:
+    """The op type a rule's match must start at, or None when any node may start one."""
+    pattern = getattr(rule, "_target_pattern", None)
+    if pattern is None or not pattern.has_single_output_node:
+        return None
+    return _op_type(pattern.output_node)
+
+
+def _op_type(node: NodePattern) -> str | None:
+    """The op type a pattern node matches, when it is one fixed name."""
+    return node.op_type if isinstance(node.op, StringConstantPattern) else None
+
+
+@functools.cache
+def _required_op_types(rule: RewriteRule) -> frozenset[str]:
+    """Op types every match of ``rule`` contains: those of the pattern nodes reachable from
+    its output nodes through plain node outputs (alternatives, ``OrValue``, are not
+    followed, since a match need not contain either side)."""
+    pattern = getattr(rule, "_target_pattern", None)
+    if pattern is None:
+        return frozenset()
+    found: set[str] = set()
+    seen: set[int] = set()
+    stack = list(pattern.output_nodes)
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        op_type = _op_type(node)
+        if op_type is not None:
+            found.add(op_type)
+        stack.extend(v.producer() for v in node.inputs if v is not None and v.producer())
+    return frozenset(found)
 
 
 def _used_names(model: ir.Model) -> set[str]:
