@@ -249,3 +249,16 @@ def test_cli_selects_by_default_and_not_with_no_select(tmp_path: Path) -> None:
         else:
             assert written["selection"]["status"] == expected
             assert f"kept {written['selection']['chosen']}" in result.output
+
+
+def test_equally_fast_winners_tie_and_the_smaller_model_is_kept() -> None:
+    original = [1.0 + 0.01 * (i % 3) for i in range(12)]
+    samples = {
+        ORIGINAL: original,
+        "big": [t * 0.70 for t in original],
+        "small": [t * 0.71 for t in original],  # 1.4% slower: within the 2% tie
+        "slower": [t * 0.80 for t in original],
+    }
+    nodes = {ORIGINAL: 100, "big": 90, "small": 60, "slower": 10}
+    assert decide(samples, 0.95, tie=0.02, nodes=nodes).chosen == "small"
+    assert decide(samples, 0.95, tie=0.0, nodes=nodes).chosen == "big"

@@ -472,7 +472,7 @@ def _skipped_selection(options: OptimizeOptions, reason: str | None) -> Selectio
     return Selection(
         status="skipped",
         reason=reason or "selection did not run",
-        rule=rule_text(options.select.confidence),
+        rule=rule_text(options.select.confidence, options.select.tie),
         budget_s=options.select.max_seconds,
         chosen=options.target,
         nothing_helped=False,

@@ -93,6 +93,13 @@ class SelectOptions(BaseModel):
     confidence: float = Field(
         0.95, gt=0.5, lt=1, description="one-sided sign-test confidence a winner needs"
     )
+    tie: float = Field(
+        0.02,
+        ge=0,
+        le=0.5,
+        description="winners whose median is within this fraction of the fastest tie; the "
+        "one with the fewest nodes is kept",
+    )
 
 
 class OptimizeOptions(BaseModel):

@@ -15,8 +15,10 @@ Contract of :func:`select`:
   (:func:`~graphopt.engine.profiling.timing.interleaved_samples`);
 - the rule (:func:`decide`): a candidate beats the original when its median is lower AND a
   one-sided sign test over the paired rounds (faster than the original in ``wins`` of
-  ``n`` rounds) gives ``p <= 1 - confidence``. The fastest median among those that beat
-  the original is chosen (ties: the earlier in priority order). When none does,
+  ``n`` rounds) gives ``p <= 1 - confidence``. Among those that beat the original, the
+  ones whose median is within ``tie`` (a fraction) of the fastest tie, and the one with
+  the fewest nodes is chosen (then the earlier in priority order), so noise does not
+  decide between equally fast candidates. When none does,
   ``nothing_helped`` is set and the lossless clean-up is kept if its median is not above
   the original's, else the original itself;
 - budget: building stops once half of ``max_seconds`` is spent (or ``max_candidates`` are
@@ -56,13 +58,15 @@ ORIGINAL = "original"
 LOSSLESS = "lossless"
 
 
-def rule_text(confidence: float) -> str:
+def rule_text(confidence: float, tie: float) -> str:
     """The selection rule in words, as the report states it."""
     return (
         "a candidate replaces the original only when its median latency is lower and it ran "
         f"faster than the original in enough interleaved rounds for a one-sided sign test at "
-        f"p <= {1 - confidence:.3g}; among those the lowest median wins (ties: the earlier "
-        "candidate). Otherwise the lossless clean-up is kept when its median is not above the original's, else the original."
+        f"p <= {1 - confidence:.3g}; among those, medians within {tie:.0%} of the lowest tie "
+        "and the one with the fewest nodes wins (then the earlier candidate). Otherwise the "
+        "lossless clean-up is kept when its median is not above the original's, else the "
+        "original."
     )
 
 
@@ -158,16 +162,19 @@ def decide(
     samples: dict[str, list[float]],
     confidence: float,
     *,
+    tie: float = 0.0,
+    nodes: dict[str, int] | None = None,
     original: str = ORIGINAL,
     fallback: str = LOSSLESS,
 ) -> Verdict:
-    """Apply the module's rule to interleaved samples (``samples[name][r]``: round r, ms)."""
+    """Apply the module's rule to interleaved samples (``samples[name][r]``: round r, ms);
+    ``nodes`` (node count by candidate) breaks ties, missing counts last."""
     base = samples[original]
     base_median = statistics.median(base)
     wins: dict[str, int] = {}
     paired: dict[str, int] = {}
     p_values: dict[str, float] = {}
-    winners: list[tuple[float, int, str]] = []
+    winners: list[tuple[float, str]] = []
     for name, values in samples.items():
         if name == original:
             continue
@@ -177,9 +184,13 @@ def decide(
         p_values[name] = sign_test_p(wins[name], len(pairs))
         median = statistics.median(values)
         if median < base_median and p_values[name] <= 1 - confidence:
-            winners.append((median, len(winners), name))
+            winners.append((median, name))
     if winners:
-        median, _, name = min(winners)  # ties: the earlier (higher-priority) candidate
+        fastest = min(median for median, _ in winners)
+        tied = [(m, n) for m, n in winners if m <= fastest * (1 + tie)]
+        count = nodes or {}
+        # fewest nodes, then the earlier (higher-priority) candidate: min() keeps the first
+        median, name = min(tied, key=lambda w: count.get(w[1], math.inf))
         return Verdict(
             name,
             f"{name}: median {median:.4g} ms vs {base_median:.4g} ms for the original "
@@ -219,8 +230,12 @@ def _entry(built: Built, status: str, reason: str | None = None) -> SelectionCan
         status=status,
         reason=reason if reason is not None else built.reason,
         verified=built.verified,
-        nodes=sum(1 for _ in ir.traversal.RecursiveGraphIterator(built.model.graph)),
+        nodes=_node_count(built.model),
     )
+
+
+def _node_count(model: ir.Model) -> int:
+    return sum(1 for _ in ir.traversal.RecursiveGraphIterator(model.graph))
 
 
 def select(
@@ -284,7 +299,7 @@ def select(
         selection = Selection(
             status=status,
             reason=reason,
-            rule=rule_text(options.confidence),
+            rule=rule_text(options.confidence, options.tie),
             session=session,
             budget_s=budget,
             candidates=ordered,
@@ -319,7 +334,8 @@ def select(
     for name in list(timed):
         if name not in samples:
             entries[name] = _entry(timed.pop(name), "not_timed", "did not fit the time budget")
-    verdict = decide(samples, options.confidence)
+    nodes = {name: _node_count(timed[name].model) for name in samples}
+    verdict = decide(samples, options.confidence, tie=options.tie, nodes=nodes)
     base_median = statistics.median(samples[ORIGINAL])
     for name, candidate in timed.items():
         stats = summarize(samples[name])
