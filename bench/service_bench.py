@@ -18,11 +18,17 @@ raised to 2 GiB through ``GRAPHOPT_MAX_UPLOAD_BYTES``) on a free loopback port a
    every 20 ms; growth = peak during the upload minus the value just before. The file is
    not a model, so the server answers 422 after streaming and validating it: the
    measurement is of receiving it.
+4. **SDK streaming** (``client`` part): a child process uploads a valid model of
+   ``--upload-gib`` (one initializer) with ``Client.models.upload`` and downloads it back
+   with ``Client.models.download``; it reports its own peak RSS (``VmHWM``) after
+   importing the SDK, after the upload and after the download.
 
-Targets (issue #6): overhead <= 0.3 s, p99 < 50 ms, RSS growth < 64 MiB. Exit status 1 when
-one is missed. Usage::
+Targets (issues #6, #7): overhead <= 0.3 s, p99 < 50 ms, server RSS growth < 64 MiB, the
+SDK's memory flat (growth < 64 MiB) for a 1 GiB model. Exit status 1 when one is missed.
+Usage::
 
     .venv/bin/python bench/service_bench.py [--jobs 20] [--waves 10] [--upload-gib 1]
+    .venv/bin/python bench/service_bench.py --parts client
 """
 
 from __future__ import annotations
@@ -320,6 +326,75 @@ def upload_rss(server: Server, size: int) -> dict:
     }
 
 
+def big_model(path: Path, size: int) -> None:
+    """A valid model of about ``size`` bytes: ``y = x + ReduceSum(w)``, ``w`` one float32
+    initializer."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    weights = numpy_helper.from_array(np.zeros(size // 4, dtype=np.float32), "w")
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceSum", ["w"], ["s"], keepdims=0),
+            helper.make_node("Add", ["x", "s"], ["y"]),
+        ],
+        "big",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        [weights],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path.write_bytes(model.SerializeToString())
+
+
+_SDK_CHILD = """
+import json, sys, time
+from graphopt_client import Client
+def peak():  # VmHWM: this process's peak RSS (ru_maxrss would carry the parent's over exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+url, source, destination = sys.argv[1:4]
+result = {"baseline": peak()}
+with Client(url, timeout=900) as client:
+    started = time.perf_counter()
+    model = client.models.upload(source)
+    result["upload_s"] = time.perf_counter() - started
+    result["after_upload"] = peak()
+    started = time.perf_counter()
+    client.models.download(model.id, destination)
+    result["download_s"] = time.perf_counter() - started
+    result["after_download"] = peak()
+print(json.dumps(result))
+"""
+
+
+def sdk_streaming(server: Server, size: int, scratch: Path) -> dict:
+    source, destination = scratch / "big.onnx", scratch / "big.download.onnx"
+    big_model(source, size)
+    result = subprocess.run(
+        [sys.executable, "-c", _SDK_CHILD, server.base_url, str(source), str(destination)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    )
+    measured = json.loads(result.stdout)
+    same = destination.stat().st_size == source.stat().st_size
+    return {
+        "model_bytes": source.stat().st_size,
+        "downloaded_identical_size": same,
+        "upload_s": round(measured["upload_s"], 2),
+        "download_s": round(measured["download_s"], 2),
+        "rss_after_import_mib": round(measured["baseline"] / MiB, 1),
+        "rss_growth_upload_mib": round((measured["after_upload"] - measured["baseline"]) / MiB, 1),
+        "rss_growth_download_mib": round(
+            (measured["after_download"] - measured["baseline"]) / MiB, 1
+        ),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=20, help="small jobs for the overhead")
@@ -329,7 +404,7 @@ def main() -> int:
     parser.add_argument(
         "--parts",
         default="overhead,polls,upload",
-        help="comma-separated subset of overhead,polls,upload",
+        help="comma-separated subset of overhead,polls,upload,client",
     )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -361,6 +436,13 @@ def main() -> int:
                 print("upload:", json.dumps(upload), flush=True)
                 growth = upload["rss_growth_mib"]
                 checks[f"upload RSS growth {growth} MiB < 64 MiB"] = growth * MiB < TARGET_RSS_BYTES
+            if "client" in parts:
+                sdk = sdk_streaming(server, int(args.upload_gib * GiB), Path(scratch))
+                print("SDK upload + download:", json.dumps(sdk), flush=True)
+                growth = sdk["rss_growth_download_mib"]
+                checks[f"SDK RSS growth {growth} MiB < 64 MiB"] = (
+                    growth * MiB < TARGET_RSS_BYTES and sdk["downloaded_identical_size"]
+                )
         finally:
             server.stop()
     for label, ok in checks.items():
