@@ -11,9 +11,10 @@ from pathlib import Path
 
 import ml_dtypes
 import numpy as np
+import onnx
 import onnx_ir as ir
 import pytest
-from graphs import BOOL, DOUBLE, FLOAT, INT32, INT64, STRING, init, make_model, node, vi
+from graphs import BOOL, DOUBLE, FLOAT, INT32, INT64, STRING, graph, init, make_model, node, vi
 from onnx import TensorProto
 
 from graphopt.engine.errors import ErrorCode, GraphoptError
@@ -468,3 +469,66 @@ def test_verifier_tries_larger_dims_until_the_original_runs(tmp_path: Path) -> N
     assert verifier.unavailable is None
     assert verifier.inputs_used is not None
     assert verifier.inputs_used.shapes == {"x": [1, DEFAULT_DIMS[1]]}
+
+
+def _if_lstm_model(x_dims: list, masked_rank: bool) -> ir.Model:
+    """``out = If(c)``: the then branch runs an LSTM on ``Unsqueeze(Squeeze(X), [0, 1])``;
+    the never-taken else branch feeds it ``Unsqueeze(Squeeze(X), [0, 1, 2])`` and a Gelu
+    chain (something onnxruntime's optimizers rewrite). With ``X`` static ([1, 4]) that
+    LSTM input has rank 4, which LSTM rejects; ``masked_rank`` annotates it as rank 3, which
+    onnxruntime accepts at load with optimizations off, and rejects once its optimizers
+    re-run type inference (what shape specialization once did to silero-vad)."""
+    hidden = 2
+    rng = np.random.default_rng(0)
+    weights = [
+        init("W", rng.random((1, 4 * hidden, 4)), np.float32),
+        init("R", rng.random((1, 4 * hidden, hidden)), np.float32),
+    ]
+
+    def branch(name: str, axes: list[int], gelu: bool) -> onnx.GraphProto:
+        nodes = [
+            node("Squeeze", ["X"], [f"{name}_s"]),
+            node("Unsqueeze", [f"{name}_s", f"{name}_axes"], [f"{name}_u"]),
+            node("LSTM", [f"{name}_u", "W", "R"], [f"{name}_y"], hidden_size=hidden),
+            node("ReduceSum", [f"{name}_y"], [f"{name}_out"], keepdims=0),
+        ]
+        inits = [init(f"{name}_axes", axes, np.int64)]
+        if gelu:
+            nodes[-1] = node("ReduceSum", [f"{name}_y"], [f"{name}_r"], keepdims=0)
+            nodes += [
+                node("Div", ["X", f"{name}_sqrt2"], [f"{name}_d"]),
+                node("Erf", [f"{name}_d"], [f"{name}_e"]),
+                node("Add", [f"{name}_e", f"{name}_one"], [f"{name}_a"]),
+                node("Mul", ["X", f"{name}_a"], [f"{name}_m"]),
+                node("Mul", [f"{name}_m", f"{name}_half"], [f"{name}_g"]),
+                node("ReduceSum", [f"{name}_g"], [f"{name}_gs"], keepdims=0),
+                node("Add", [f"{name}_r", f"{name}_gs"], [f"{name}_out"]),
+            ]
+            inits += [
+                init(f"{name}_sqrt2", np.sqrt(2.0), np.float32),
+                init(f"{name}_one", 1.0, np.float32),
+                init(f"{name}_half", 0.5, np.float32),
+            ]
+        masked = [vi(f"{name}_u", [1, 1, 4])] if gelu and masked_rank else []
+        return graph(nodes, [], [vi(f"{name}_out", None)], inits, name=name, value_info=masked)
+
+    switch = node(
+        "If",
+        ["c"],
+        ["out"],
+        then_branch=branch("t", [0, 1], False),
+        else_branch=branch("e", [0, 1, 2], True),
+    )
+    return make_model([switch], [vi("X", x_dims), vi("c", [], BOOL)], [vi("out", None)], weights)
+
+
+def test_a_candidate_must_load_at_ort_enable_all_when_the_original_does(tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs.npz"
+    np.savez(inputs, X=np.ones((1, 4), np.float32), c=np.array(True))
+    original = _if_lstm_model(["n", 4], masked_rank=False)
+    verifier = _verifier(original, tmp_path / "work", inputs=inputs)
+    assert verifier.unavailable is None
+    assert verifier.check(_if_lstm_model([1, 4], masked_rank=False)).passed is False  # rank 4
+    masked = verifier.check(_if_lstm_model([1, 4], masked_rank=True))
+    assert masked.passed is False
+    assert masked.error is not None and "ORT_ENABLE_ALL" in masked.error
