@@ -141,6 +141,8 @@ def _merge_into(model: ir.Model, inferred: onnx.ModelProto) -> int:
     for graph, mirror in zip(model.graphs(), _proto_graphs(inferred.graph), strict=False):
         known = {info.name: info for info in _value_infos(mirror)}
         for name, value in ir.convenience.create_value_mapping(graph).items():
+            if value.type is not None and _static(value.shape):
+                continue  # nothing left to learn: known integers are never changed
             info = known.get(name)
             if info is None or not info.HasField("type"):
                 continue
@@ -153,32 +155,32 @@ def _merge_into(model: ir.Model, inferred: onnx.ModelProto) -> int:
     return improved
 
 
+def _static(shape: ir.Shape | None) -> bool:
+    return shape is not None and all(isinstance(d, int) and d >= 0 for d in shape.dims)
+
+
 def known_shape_count(model: ir.Model) -> int:
     """How many values of the model's graphs carry a fully static shape."""
-    count = 0
-    for graph in model.graphs():
-        for value in ir.convenience.create_value_mapping(graph).values():
-            if value.shape is not None and all(
-                isinstance(d, int) and d >= 0 for d in value.shape.dims
-            ):
-                count += 1
-    return count
+    return sum(
+        _static(value.shape)
+        for graph in model.graphs()
+        for value in ir.convenience.create_value_mapping(graph).values()
+    )
 
 
-def infer_shapes(model: ir.Model, *, data_prop: bool = True) -> list[str]:
-    """Infer shapes in place (see module docstring); return notes on what happened."""
-    notes: list[str] = []
+def infer_shapes(model: ir.Model, *, data_prop: bool = True) -> tuple[int, list[str]]:
+    """Infer shapes in place (see module docstring); return how many values' annotations
+    changed, and notes on what happened."""
     skeleton = skeleton_proto(model)
     try:
         result = onnx.shape_inference.infer_shapes(
             skeleton, check_type=False, strict_mode=False, data_prop=data_prop
         )
-        notes.append(f"onnx shape inference improved {_merge_into(model, result)} values")
     except Exception as exc:  # onnx raises several unrelated types here
-        notes.append(
-            f"onnx shape inference failed: {str(exc).splitlines()[0] if str(exc) else exc}"
-        )
-    return notes
+        reason = str(exc).splitlines()[0] if str(exc) else exc
+        return 0, [f"onnx shape inference failed: {reason}"]
+    improved = _merge_into(model, result)
+    return improved, [f"onnx shape inference improved {improved} values"]
 
 
 def parse_input_shape(spec: str) -> tuple[str, list[int]]:

@@ -62,5 +62,5 @@ class ShapeSpecialization(ModelPass):
             for name, dims in pinned.items()
         ]
         notes += [f"bound symbol {s}={v}" for s, v in sorted(bindings.items())]
-        notes += infer_shapes(model)
+        notes += infer_shapes(model)[1]
         return PassOutcome(changed=True, notes=notes)
