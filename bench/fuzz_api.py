@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,17 +21,18 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from load import _free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
+from service_server import Server, start_server
 
 
-def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+def start_secured(root: Path) -> tuple[Server, dict[str, str]]:
+    """``graphopt serve`` with keys required, and a tenant key and an admin key."""
     graphopt = str(Path(sys.executable).with_name("graphopt"))
     data = root / "data"
     keys = {}
@@ -45,25 +44,7 @@ def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, st
             check=True,
         )
         keys[name] = created.stdout.strip()
-    port = _free_port()
-    environment = {**os.environ, "GRAPHOPT_AUTH": "required"}
-    process = subprocess.Popen(
-        [graphopt, "serve", "--port", str(port), "--data-dir", str(data), "--log-level", "error"],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url, keys
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("graphopt serve did not become ready")
+    return start_server(data, root / "serve.log", env={"GRAPHOPT_AUTH": "required"}), keys
 
 
 def fuzz(url: str, keys: dict[str, str | None], examples: int) -> dict[str, Any]:
@@ -124,19 +105,18 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=100)
     parser.add_argument("--json")
     args = parser.parse_args()
-    process = None
+    server = None
     with tempfile.TemporaryDirectory(prefix="graphopt-fuzz-") as scratch:
         if args.url:
             url, keys = args.url, {"given": args.api_key}
         else:
-            process, url, created = start_server(Path(scratch))
-            keys = {"none": None, **created}
+            server, created = start_secured(Path(scratch))
+            url, keys = server.base_url, {"none": None, **created}
         try:
             result = fuzz(url, keys, args.examples)
         finally:
-            if process is not None:
-                process.send_signal(signal.SIGINT)
-                process.wait(30)
+            if server is not None:
+                server.stop()
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

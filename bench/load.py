@@ -18,9 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +29,9 @@ import httpx
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
+from service_server import start_server
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -172,31 +172,6 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    graphopt = Path(sys.executable).with_name("graphopt")
-    command = [str(graphopt), "serve", "--port", str(port), "--data-dir", str(data_dir)]
-    command += ["--workers", str(workers), "--log-level", "warning"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("graphopt serve did not become ready")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a running server (default: start one)")
@@ -208,17 +183,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="when starting a server")
     parser.add_argument("--json", help="write the result here too")
     args = parser.parse_args()
-    process = None
+    server = None
     with tempfile.TemporaryDirectory(prefix="graphopt-load-") as scratch:
         url = args.url
         if url is None:
-            process, url = start_server(Path(scratch) / "data", args.workers)
+            root = Path(scratch)
+            server = start_server(root / "data", root / "serve.log", workers=args.workers, env={})
+            url = server.base_url
         try:
             result = asyncio.run(run(args, url))
         finally:
-            if process is not None:
-                process.send_signal(signal.SIGINT)
-                process.wait(30)
+            if server is not None:
+                server.stop()
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -36,9 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,6 +47,9 @@ from pathlib import Path
 
 import httpx
 from onnx import TensorProto, helper
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
+from service_server import Server, start_server
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -72,62 +72,13 @@ def small_model(seed: int) -> bytes:
     return model.SerializeToString()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    """``graphopt serve`` in a subprocess."""
-
-    def __init__(self, data_dir: Path, workers: int) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log = data_dir.with_suffix(".log")
-        script = Path(sys.executable).with_name("graphopt")
-        command = [str(script)] if script.exists() else [sys.executable, "-m", "graphopt"]
-        environment = {**os.environ, "GRAPHOPT_MAX_UPLOAD_BYTES": str(2 * GiB)}
-        with self.log.open("wb") as sink:
-            self.process = subprocess.Popen(
-                [
-                    *command,
-                    "serve",
-                    *("--port", str(self.port), "--workers", str(workers)),
-                    *("--data-dir", str(data_dir), "--log-level", "warning"),
-                ],
-                env=environment,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"graphopt serve exited:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("graphopt serve did not become ready")
-
-    def rss_bytes(self) -> int:
-        with open(f"/proc/{self.process.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+def rss_bytes(server: Server) -> int:
+    """The server process's current ``VmRSS``."""
+    with open(f"/proc/{server.process.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
 
 
 def _terminal_event(client: httpx.Client, job_id: str) -> dict:
@@ -285,14 +236,14 @@ def upload_rss(server: Server, size: int) -> dict:
     boundary = "graphoptbenchboundary"
     head = len(next(_multipart(0, boundary)))
     length = head + size + len(f"\r\n--{boundary}--\r\n")
-    baseline = server.rss_bytes()
+    baseline = rss_bytes(server)
     peak = baseline
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, server.rss_bytes())
+            peak = max(peak, rss_bytes(server))
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -410,7 +361,13 @@ def main() -> int:
     parts = set(args.parts.split(","))
     checks: dict[str, bool] = {}
     with tempfile.TemporaryDirectory(prefix="graphopt-bench-") as scratch:
-        server = Server(Path(scratch) / "data", args.workers)
+        root = Path(scratch)
+        server = start_server(
+            root / "data",
+            root / "data.log",
+            workers=args.workers,
+            env={"GRAPHOPT_MAX_UPLOAD_BYTES": str(2 * GiB)},
+        )
         try:
             with httpx.Client(base_url=server.base_url, timeout=60) as client:
                 overhead = job_overhead(client, args.jobs if "overhead" in parts else 1)

@@ -8,12 +8,19 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 UPLOAD_LIMIT_BYTES = 256 * 1024
+TEST_SETTINGS = {
+    "GRAPHOPT_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT_BYTES),
+    "GRAPHOPT_HEARTBEAT_S": "0.2",
+    "GRAPHOPT_JOB_MEMORY_BYTES": str(8 << 30),
+}
+"""Settings the tests' server runs with (benchmarks pass their own)."""
 
 
 def free_port() -> int:
@@ -36,6 +43,7 @@ class Server:
     data_dir: Path
     log: Path
     workers: int
+    env: Mapping[str, str]
 
     @property
     def base_url(self) -> str:
@@ -58,17 +66,14 @@ class Server:
     def restart(self) -> None:
         """Stop, then start again on the same port and data directory."""
         self.stop()
-        self.process = _spawn(self.port, self.data_dir, self.log, self.workers)
+        self.process = _spawn(self.port, self.data_dir, self.log, self.workers, self.env)
         _wait_ready(self)
 
 
-def _spawn(port: int, data_dir: Path, log: Path, workers: int) -> subprocess.Popen[bytes]:
-    environment = {
-        **os.environ,
-        "GRAPHOPT_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT_BYTES),
-        "GRAPHOPT_HEARTBEAT_S": "0.2",
-        "GRAPHOPT_JOB_MEMORY_BYTES": str(8 << 30),
-    }
+def _spawn(
+    port: int, data_dir: Path, log: Path, workers: int, env: Mapping[str, str]
+) -> subprocess.Popen[bytes]:
+    environment = {**os.environ, **env}
     command = [
         *graphopt_command(),
         "serve",
@@ -94,9 +99,13 @@ def _wait_ready(server: Server, timeout: float = 60) -> None:
     raise RuntimeError(f"graphopt serve did not become ready:\n{server.log.read_text()}")
 
 
-def start_server(data_dir: Path, log: Path, *, workers: int = 2) -> Server:
-    """Start ``graphopt serve`` on a free port and wait until /readyz answers 200."""
+def start_server(
+    data_dir: Path, log: Path, *, workers: int = 2, env: Mapping[str, str] = TEST_SETTINGS
+) -> Server:
+    """Start ``graphopt serve`` on a free port, with ``env`` added to this process's
+    environment, and wait until /readyz answers 200."""
     port = free_port()
-    server = Server(_spawn(port, data_dir, log, workers), port, data_dir, log, workers)
+    process = _spawn(port, data_dir, log, workers, env)
+    server = Server(process, port, data_dir, log, workers, env)
     _wait_ready(server)
     return server
