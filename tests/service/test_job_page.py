@@ -90,34 +90,30 @@ def test_unfinished_job_page_reloads_itself(client: httpx.Client) -> None:
         client.post(f"/v1/jobs/{job['id']}/cancel")
 
 
-def test_failed_job_page_shows_the_error(client: httpx.Client) -> None:
-    model = client.post(
-        "/v1/models", files={"file": ("slow.onnx", slow_model(), "application/octet-stream")}
-    ).json()
-    job = client.post("/v1/jobs", json={"model_id": model["id"], "limits": {"timeout_s": 1}})
-    job_id = job.json()["id"]
+def _final_page(client: httpx.Client, model: bytes, job: dict[str, object]) -> str:
+    """Upload ``model``, create the job (``job`` adds to its body) and return its page once
+    the job has ended (the page stops refreshing itself)."""
+    upload = client.post(
+        "/v1/models", files={"file": ("m.onnx", model, "application/octet-stream")}
+    )
+    job_id = client.post("/v1/jobs", json={"model_id": upload.json()["id"], **job}).json()["id"]
     html = ""
     for _ in range(300):
         html = client.get(f"/v1/jobs/{job_id}/view").text
         if "http-equiv=refresh" not in html:
             break
         time.sleep(0.1)
+    return html
+
+
+def test_failed_job_page_shows_the_error(client: httpx.Client) -> None:
+    html = _final_page(client, slow_model(), {"limits": {"timeout_s": 1}})
     assert '<span class="badge failed">failed</span>' in html
     assert "<h2>Error</h2>" in html and "<b>timeout</b>" in html and "wall clock 1" in html
 
 
 def test_job_page_of_an_unprofiled_job_says_so(client: httpx.Client) -> None:
-    model = client.post(
-        "/v1/models", files={"file": ("m.onnx", variant(71), "application/octet-stream")}
-    ).json()
-    job = client.post("/v1/jobs", json={"model_id": model["id"], "options": {"verify": False}})
-    job_id = job.json()["id"]
-    html = ""
-    for _ in range(300):
-        html = client.get(f"/v1/jobs/{job_id}/view").text
-        if "http-equiv=refresh" not in html:
-            break
-        time.sleep(0.1)
+    html = _final_page(client, variant(71), {"options": {"verify": False}})
     assert "Not profiled" in html and "<img" not in html
     assert "<h2>Passes</h2>" in html and "skipped" in html
 
