@@ -141,20 +141,18 @@ class JobOptions(BaseModel):
         """The engine's ``OptimizeOptions`` as plain data (validated by the caller)."""
         verify = self.verify if not isinstance(self.verify, bool) else {"enabled": self.verify}
         profile = self.profile if not isinstance(self.profile, bool) else {"enabled": self.profile}
-        memory: MemoryRequest | dict[str, Any] | None = (
-            MemoryRequest() if self.memory is True else (self.memory or None)
-        )
-        if self.memory is None:
-            memory = {"auto": True, "schedule": False}
+        memory = MemoryRequest() if self.memory is True else (self.memory or None)
         select = self.select if not isinstance(self.select, bool) else {"enabled": self.select}
-        return {
+        data = {
             **self.model_dump(exclude={"verify", "profile", "memory", "select"}),
             "pipeline": pipeline,
             "verify": _plain(verify),
             "profile": _plain(profile),
-            "memory": _plain(memory) if memory is not None else None,
             "select": _plain(select),
         }
+        if self.memory is not None:  # else the engine's default (planned when static)
+            data["memory"] = _plain(memory) if memory is not None else None
+        return data
 
 
 def _plain(value: BaseModel | dict[str, Any]) -> dict[str, Any]:

@@ -97,8 +97,9 @@ def _memory_options(mode: MemoryMode, plot: Path | None) -> Any:
         return None
     from graphopt.engine.memory.models import MemoryOptions
 
-    auto = mode is MemoryMode.auto and plot is None
-    return MemoryOptions(auto=auto, schedule=mode is MemoryMode.schedule, plot=plot)
+    if mode is MemoryMode.auto and plot is None:
+        return MemoryOptions.automatic()
+    return MemoryOptions(schedule=mode is MemoryMode.schedule, plot=plot)
 
 
 def _default_output(model: Path) -> Path:

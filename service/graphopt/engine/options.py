@@ -123,7 +123,7 @@ class OptimizeOptions(BaseModel):
         description="graph outputs to keep; the others, and all that only they need, go",
     )
     memory: MemoryOptions | None = Field(
-        default_factory=lambda: MemoryOptions(auto=True, schedule=False),
+        default_factory=MemoryOptions.automatic,
         description="plan activation memory of the result (and schedule it unless "
         "memory.schedule is false); by default planned, not scheduled, whenever every "
         "activation has a static size; None: off. docs/memory.md",

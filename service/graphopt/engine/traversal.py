@@ -38,7 +38,7 @@ def graph_bodies(model: ir.Model) -> Iterator[GraphBody]:
 
 def _with_nested(graph: ir.Graph) -> Iterator[ir.Graph]:
     yield graph
-    for node in [n for n in graph if n.attributes]:
+    for node in list(graph):
         for sub in subgraphs_of(node):
             yield from _with_nested(sub)
 

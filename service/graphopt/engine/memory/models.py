@@ -40,6 +40,11 @@ class MemoryOptions(_Model):
     time_budget_s: float = Field(2.0, gt=0, le=600, description="scheduler wall-time cap")
     plot: Path | None = Field(None, description="where to write memory_timeline.png")
 
+    @classmethod
+    def automatic(cls) -> MemoryOptions:
+        """The default pipeline's setting: plan when every size is static, never reorder."""
+        return cls(auto=True, schedule=False)
+
 
 class UnplannedTensor(_Model):
     """An activation without a static size, and why."""
