@@ -132,26 +132,33 @@ class Verifier:
         path = self.workdir / f"candidate-{self.checks}" / self.model_name
         save_model(candidate, path)
         try:
-            session = start_session(path, self.options.session)
-            failure = self._full_level_failure(path)
-            if failure is not None:
-                error = f"onnxruntime cannot load the optimized model at ORT_ENABLE_ALL: {failure}"
-                return CheckResult(False, error=error, path=path)
-            if self.unavailable is not None:
-                return CheckResult(True, path=path, compared=False)
-            results = [run_session(session, feeds) for feeds in self.inputs]
+            results = self._run_candidate(path)
         except SessionError as exc:
             error = f"onnxruntime cannot load or run the optimized model: {exc}"
             return CheckResult(False, error=error, path=path)
+        # after the comparison session is gone: a large model is loaded once at a time
+        failure = self._full_level_failure(path)
+        if failure is not None:
+            error = f"onnxruntime cannot load the optimized model at ORT_ENABLE_ALL: {failure}"
+            return CheckResult(False, error=error, path=path)
+        if results is None:
+            return CheckResult(True, path=path, compared=False)
         outputs = self._compare(results)
         return CheckResult(all(o.passed for o in outputs), outputs, path=path)
+
+    def _run_candidate(self, path: Path) -> list[dict[str, np.ndarray]] | None:
+        """The candidate's outputs on every input set (None: load only, nothing to compare)."""
+        session = start_session(path, self.options.session)
+        if self.unavailable is not None:
+            return None
+        return [run_session(session, feeds) for feeds in self.inputs]
 
     def _full_level_failure(self, path: Path) -> str | None:
         """Why the candidate at ``path`` does not load at ORT_ENABLE_ALL when the original
         does (None: it loads, or the original does not either). The original is only tried
         after a candidate failed: on large graphs that load costs as much as the rest."""
-        if self.options.session == _FULL_LEVEL:
-            return None  # the regular check already loads at that level
+        if self.options.session.graph_optimization_level == _FULL_LEVEL.graph_optimization_level:
+            return None  # the comparison session already loaded it at that level
         try:
             start_session(path, _FULL_LEVEL)
         except SessionError as exc:
@@ -188,7 +195,7 @@ class Verifier:
         return [worst_of(items) for items in per_output.values()]
 
 
-_FULL_LEVEL = SessionConfig(intra_op_threads=1, inter_op_threads=1, graph_optimization_level="all")
+_FULL_LEVEL = SessionConfig()  # one thread, ORT_ENABLE_ALL: onnxruntime's default level
 
 
 def _loads(path: Path, config: SessionConfig) -> bool:
