@@ -8,13 +8,12 @@ must stay as it was: the server writes and reads only inside its data directory.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from service_server import Server, _wait_ready, free_port, graphopt_command
+from service_server import Server, graphopt_command, start_server
 
 from graphopt.settings import Settings
 from graphopt.store import api_keys
@@ -91,24 +90,8 @@ def start_secure_server(root: Path) -> SecureServer:
         keys[tenant] = api_keys.create_key(db, tenant).key
     keys["admin"] = api_keys.create_key(db, "ops", admin=True).key
     db.dispose()
-    port = free_port()
-    environment = {
-        **os.environ,
-        **LIMITS,
-        "TMPDIR": str(root / "tmp"),
-        "HOME": str(root / "home"),
-    }
-    command = [
-        *graphopt_command(),
-        "serve",
-        *("--port", str(port), "--workers", "2", "--data-dir", str(root / "data")),
-        *("--log-level", "warning"),
-    ]
-    log = root / "server.log"
-    with log.open("ab") as sink:
-        process = subprocess.Popen(
-            command, env=environment, cwd=root / "cwd", stdout=sink, stderr=subprocess.STDOUT
-        )
-    server = Server(process, port, root / "data", log, 2)
-    _wait_ready(server)
+    environment = {**LIMITS, "TMPDIR": str(root / "tmp"), "HOME": str(root / "home")}
+    server = start_server(
+        root / "data", root / "server.log", workers=2, env=environment, cwd=root / "cwd"
+    )
     return SecureServer(server, root, keys)

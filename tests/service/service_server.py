@@ -44,6 +44,7 @@ class Server:
     log: Path
     workers: int
     env: Mapping[str, str]
+    cwd: Path | None = None
 
     @property
     def base_url(self) -> str:
@@ -66,12 +67,12 @@ class Server:
     def restart(self) -> None:
         """Stop, then start again on the same port and data directory."""
         self.stop()
-        self.process = _spawn(self.port, self.data_dir, self.log, self.workers, self.env)
+        self.process = _spawn(self.port, self.data_dir, self.log, self.workers, self.env, self.cwd)
         _wait_ready(self)
 
 
 def _spawn(
-    port: int, data_dir: Path, log: Path, workers: int, env: Mapping[str, str]
+    port: int, data_dir: Path, log: Path, workers: int, env: Mapping[str, str], cwd: Path | None
 ) -> subprocess.Popen[bytes]:
     environment = {**os.environ, **env}
     command = [
@@ -81,7 +82,9 @@ def _spawn(
         *("--log-level", "warning"),
     ]
     with log.open("ab") as sink:
-        return subprocess.Popen(command, env=environment, stdout=sink, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            command, env=environment, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT
+        )
 
 
 def _wait_ready(server: Server, timeout: float = 60) -> None:
@@ -100,12 +103,17 @@ def _wait_ready(server: Server, timeout: float = 60) -> None:
 
 
 def start_server(
-    data_dir: Path, log: Path, *, workers: int = 2, env: Mapping[str, str] = TEST_SETTINGS
+    data_dir: Path,
+    log: Path,
+    *,
+    workers: int = 2,
+    env: Mapping[str, str] = TEST_SETTINGS,
+    cwd: Path | None = None,
 ) -> Server:
     """Start ``graphopt serve`` on a free port, with ``env`` added to this process's
-    environment, and wait until /readyz answers 200."""
+    environment (in ``cwd`` when given), and wait until /readyz answers 200."""
     port = free_port()
-    process = _spawn(port, data_dir, log, workers, env)
-    server = Server(process, port, data_dir, log, workers, env)
+    process = _spawn(port, data_dir, log, workers, env, cwd)
+    server = Server(process, port, data_dir, log, workers, env, cwd)
     _wait_ready(server)
     return server
