@@ -33,7 +33,9 @@ def test_remote_and_local_optimize_write_equivalent_files(
 ) -> None:
     model = tmp_path / "small.onnx"
     model.write_bytes(small_model)
-    flags = ["--memory", "plan", "--input-shape", "x=1x8"]  # --profile: 20 s more
+    # --no-select: measured selection picks by timing, which may differ between two runs
+    # (it made this test flaky); --profile: 20 s more
+    flags = ["--memory", "plan", "--input-shape", "x=1x8", "--no-select"]
     local_code, _ = _run(
         "optimize",
         model,
