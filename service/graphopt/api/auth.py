@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from graphopt.api.deps import Principal, Services
 from graphopt.api.errors import ApiError
@@ -30,7 +31,7 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
@@ -41,7 +42,7 @@ def authenticate(
     else:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise _unauthorized("Send an API key: Authorization: Bearer KEY.")
-        row = find_key(services.db, credentials.credentials)
+        row = await run_in_threadpool(find_key, services.db, credentials.credentials)
         if row is None:
             raise _unauthorized("The API key is not valid (unknown or revoked).")
         principal = Principal(row.tenant, admin=row.admin, key_id=row.id)

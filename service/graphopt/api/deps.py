@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from graphopt.api.job_bodies import JobBodies
 from graphopt.jobs.queue import JobQueue
 from graphopt.settings import Settings
 from graphopt.store.blobs import BlobStore
@@ -30,6 +31,7 @@ class Services:
     db: Database
     blobs: BlobStore
     queue: JobQueue
+    job_bodies: JobBodies = field(default_factory=JobBodies)
     principal: Principal | None = None
     """Set per request on routes behind :func:`graphopt.api.auth.authenticate`."""
 
@@ -41,7 +43,8 @@ class Services:
         return self.principal
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: no I/O here, so no hop through the thread pool on every request
     services: Services = request.app.state.services
     principal: Principal | None = getattr(request.state, "principal", None)
     return replace(services, principal=principal) if principal is not None else services

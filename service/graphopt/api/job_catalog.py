@@ -12,11 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from graphopt.api.deps import Services
 from graphopt.api.errors import ApiError, not_found
 from graphopt.api.model_catalog import visible
-from graphopt.api.schemas import JobCreate, JobLimits
+from graphopt.api.schemas import JobCreate, JobLimits, JobResource
 from graphopt.engine import OptimizeOptions, resolve_pipeline
 from graphopt.engine.passes.registry import create_pass
 from graphopt.store import jobs as job_store
-from graphopt.store.jobs import add_event
+from graphopt.store.jobs import JobView, add_event
 from graphopt.store.models import ArtifactRow, JobRow, ModelRow, new_id
 
 
@@ -175,30 +175,43 @@ def create(services: Services, body: JobCreate, idempotency_key: str | None) -> 
     return job, True
 
 
-def get(services: Services, job_id: str) -> tuple[JobRow, list[ArtifactRow]]:
-    with services.db.session() as session:
-        job = session.get(JobRow, job_id)
-        if job is None or not visible(services, job.tenant):
-            raise not_found("job", job_id)
-        artifacts = list(job.artifacts)
-    return job, artifacts
+def get(services: Services, job_id: str) -> JobView:
+    """The job ``job_id`` as its caller may see it (404 ``not_found`` otherwise)."""
+    view = job_store.read_view(services.db, job_id)
+    if view is None or not visible(services, view.job.tenant):
+        raise not_found("job", job_id)
+    return view
+
+
+def body(services: Services, job_id: str) -> bytes:
+    """The JSON of :class:`JobResource` ``job_id`` (404 as :func:`get`), served from
+    ``services.job_bodies`` while the job's row keeps its revision."""
+    head = job_store.read_head(services.db, job_id)
+    if head is None or not visible(services, head.tenant):
+        raise not_found("job", job_id)
+    cached = services.job_bodies.get(job_id, head.revision)
+    if cached is not None:
+        return cached
+    view = get(services, job_id)
+    serialized = JobResource.from_view(view).model_dump_json().encode()
+    services.job_bodies.put(job_id, view.job.revision, serialized)
+    return serialized
 
 
 def list_jobs(
     services: Services, status: str | None, model_id: str | None, limit: int, offset: int
-) -> list[tuple[JobRow, list[ArtifactRow]]]:
-    query = select(JobRow).order_by(JobRow.created_at.desc()).limit(limit).offset(offset)
+) -> list[JobView]:
+    where = []
     if status is not None:
-        query = query.where(JobRow.status == status)
+        where.append(JobRow.status == status)
     if model_id is not None:
-        query = query.where(JobRow.model_id == model_id)
+        where.append(JobRow.model_id == model_id)
     if not services.caller.admin:
-        query = query.where(JobRow.tenant == services.caller.tenant)
-    with services.db.session() as session:
-        return [(job, list(job.artifacts)) for job in session.scalars(query)]
+        where.append(JobRow.tenant == services.caller.tenant)
+    return job_store.read_views(services.db, *where, limit=limit, offset=offset)
 
 
-def cancel(services: Services, job_id: str) -> tuple[JobRow, list[ArtifactRow]]:
+def cancel(services: Services, job_id: str) -> JobView:
     """Cancel a queued job now, or ask the worker of a running one to kill its child."""
     get(services, job_id)  # 404 for another tenant's job
     if job_store.cancel(services.db, job_id) is None:

@@ -17,9 +17,10 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
+from sqlalchemy import Row
+
 from graphopt.api import job_catalog, model_catalog
 from graphopt.api.deps import Services
-from graphopt.store.models import ArtifactRow, JobRow
 
 IMAGES = {
     "op_latency.png": "Per-op kernel time (ms per run), original vs optimized",
@@ -55,7 +56,7 @@ code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace}
 
 def render_job_page(services: Services, job_id: str) -> str:
     """The page of job ``job_id`` (404 ``not_found`` when there is none)."""
-    job, artifacts = job_catalog.get(services, job_id)
+    job, artifacts, _ = job_catalog.get(services, job_id)
     model = model_catalog.get(services, job.model_id)
     by_name = {a.name: a for a in artifacts}
     report = _read_json(services, by_name.get("report.json"))
@@ -84,7 +85,7 @@ def render_job_page(services: Services, job_id: str) -> str:
     )
 
 
-def _read_json(services: Services, row: ArtifactRow | None) -> dict[str, Any]:
+def _read_json(services: Services, row: Row[Any] | None) -> dict[str, Any]:
     if row is None:
         return {}
     try:
@@ -94,7 +95,7 @@ def _read_json(services: Services, row: ArtifactRow | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _image_src(services: Services, job_id: str, row: ArtifactRow) -> str:
+def _image_src(services: Services, job_id: str, row: Row[Any]) -> str:
     """A ``data:`` URI of the artifact, or its download URL when it is too large or gone."""
     url = f"/v1/jobs/{job_id}/artifacts/{row.name}"
     if row.size_bytes > MAX_INLINE_IMAGE_BYTES:
@@ -166,7 +167,7 @@ def _section(title: str, *content: str) -> str:
 # -- sections -----------------------------------------------------------------------------
 
 
-def _header(job: JobRow, filename: str) -> str:
+def _header(job: Row[Any], filename: str) -> str:
     pipeline = job.pipeline
     passes = ", ".join(pipeline.get("passes", []))
     meta = [
@@ -190,7 +191,7 @@ def _header(job: JobRow, filename: str) -> str:
     )
 
 
-def _outcome(job: JobRow) -> str:
+def _outcome(job: Row[Any]) -> str:
     if job.error:
         detail = json.dumps(job.error.get("detail") or {}, indent=1)
         return _section(
@@ -222,7 +223,7 @@ STAT_ROWS = (
 )
 
 
-def _stats(job: JobRow, report: dict[str, Any]) -> str:
+def _stats(job: Row[Any], report: dict[str, Any]) -> str:
     before, after = report.get("original") or {}, report.get("optimized") or {}
     if not before and not job.summary:
         return ""
@@ -465,7 +466,7 @@ def _warnings(report: dict[str, Any]) -> str:
     return _section("Warnings", f"<ul>{items}</ul>")
 
 
-def _downloads(job_id: str, artifacts: list[ArtifactRow]) -> str:
+def _downloads(job_id: str, artifacts: list[Row[Any]]) -> str:
     if not artifacts:
         return ""
     rows = [

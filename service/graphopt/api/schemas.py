@@ -11,7 +11,8 @@ from pydantic.json_schema import SkipJsonSchema
 from graphopt.engine import ProfileOptions, SelectOptions, VerifyOptions
 from graphopt.engine.memory.models import MemoryOptions
 from graphopt.engine.report import GraphStats, TensorSpec
-from graphopt.store.models import ArtifactRow, JobRow, ModelRow
+from graphopt.store.jobs import JobView
+from graphopt.store.models import ModelRow
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -253,7 +254,8 @@ class JobResource(BaseModel):
     )
 
     @classmethod
-    def from_row(cls, row: JobRow, artifacts: list[ArtifactRow]) -> JobResource:
+    def from_view(cls, view: JobView) -> JobResource:
+        row = view.job
         return cls(
             id=row.id,
             model_id=row.model_id,
@@ -273,7 +275,7 @@ class JobResource(BaseModel):
                     finished=a.finished_at,
                     outcome=a.outcome,
                 )
-                for a in row.attempt_log
+                for a in view.attempts
             ],
             cancel_requested=row.cancel_requested,
             error=ErrorInfo.model_validate(row.error) if row.error else None,
@@ -281,7 +283,7 @@ class JobResource(BaseModel):
                 ArtifactInfo(
                     name=a.name, size=a.size_bytes, url=f"/v1/jobs/{row.id}/artifacts/{a.name}"
                 )
-                for a in artifacts
+                for a in view.artifacts
             ],
             summary=row.summary,
         )

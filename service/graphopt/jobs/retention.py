@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, select, update
 
 from graphopt.store.blobs import BlobStore
 from graphopt.store.db import Database
@@ -44,6 +44,9 @@ def expire_artifacts(
             session.scalars(select(ArtifactRow.sha256).where(ArtifactRow.job_id.in_(expired)))
         )
         session.execute(delete(ArtifactRow).where(ArtifactRow.job_id.in_(expired)))
+        session.execute(
+            update(JobRow).where(JobRow.id.in_(expired)).values(revision=JobRow.revision + 1)
+        )
     for sha256 in digests:
         with db.session() as session:
             used = session.scalar(

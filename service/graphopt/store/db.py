@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Executable, Row, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -39,6 +41,13 @@ class Database:
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = threading.local()
+
+    @property
+    def in_process(self) -> bool:
+        """Whether the database is a file this process reads itself (SQLite): a read costs
+        microseconds and never waits on a network."""
+        return self.engine.dialect.name == "sqlite"
 
     def create_schema(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent, safe to run at once
@@ -51,6 +60,22 @@ class Database:
     def session(self) -> Iterator[Session]:
         with self._sessions() as session, session.begin():
             yield session
+
+    def read_row(self, statement: Executable, params: Mapping[str, Any]) -> Row[Any] | None:
+        """The one row (or None) of a single-statement read, on this thread's own autocommit
+        connection: no pool checkout per call, and each call sees the latest commit. For hot
+        read paths; a dropped connection is replaced and the read retried once."""
+        connection: Connection | None = getattr(self._readers, "connection", None)
+        if connection is None or connection.closed:
+            connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._readers.connection = connection
+        try:
+            return connection.execute(statement, params).one_or_none()
+        except DBAPIError as exc:
+            connection.rollback()  # usable again (a dropped one reconnects on the next call)
+            if not exc.connection_invalidated:
+                raise
+            return connection.execute(statement, params).one_or_none()
 
     def ping(self) -> None:
         """Raise unless the database answers a trivial query."""

@@ -7,12 +7,12 @@ transition, and every transition appends an event (the SSE log) in the same tran
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import ColumnElement, Connection, Row, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from graphopt.store.db import Database
@@ -237,6 +237,64 @@ def cancel(db: Database, job_id: str) -> str | None:
         )
         status = session.scalar(select(JobRow.status).where(JobRow.id == job_id))
     return status
+
+
+class JobView(NamedTuple):
+    """A job as the API shows it: its ``jobs`` row with its artifacts (by name) and its
+    attempts (oldest first). Plain rows read in one transaction by Core statements, no ORM
+    objects: ``GET /v1/jobs/{id}`` is the API's hottest path (every polling client)."""
+
+    job: Row[Any]
+    artifacts: list[Row[Any]]
+    attempts: list[Row[Any]]
+
+
+_JOBS, _ARTIFACTS, _ATTEMPTS = JobRow.__table__, ArtifactRow.__table__, JobAttemptRow.__table__
+# Built once: constructing a statement costs more than running it on SQLite.
+_ONE_JOB = select(_JOBS).where(_JOBS.c.id == bindparam("id"))
+_HEAD = select(_JOBS.c.tenant, _JOBS.c.revision).where(_JOBS.c.id == bindparam("id"))
+_ARTIFACTS_OF = (
+    select(_ARTIFACTS)
+    .where(_ARTIFACTS.c.job_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_ARTIFACTS.c.name)
+)
+_ATTEMPTS_OF = (
+    select(_ATTEMPTS)
+    .where(_ATTEMPTS.c.job_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_ATTEMPTS.c.number)
+)
+
+
+def read_view(db: Database, job_id: str) -> JobView | None:
+    """The job ``job_id``, or None when there is none."""
+    with db.engine.connect() as connection:
+        job = connection.execute(_ONE_JOB, {"id": job_id}).one_or_none()
+        return None if job is None else _with_children(connection, [job])[0]
+
+
+def read_head(db: Database, job_id: str) -> Row[Any] | None:
+    """``(tenant, revision)`` of the job ``job_id``, or None when there is none."""
+    return db.read_row(_HEAD, {"id": job_id})
+
+
+def read_views(
+    db: Database, *where: ColumnElement[bool], limit: int | None = None, offset: int = 0
+) -> list[JobView]:
+    """The jobs matching ``where`` (columns of :class:`JobRow`), newest first."""
+    query = select(_JOBS).where(*where).order_by(_JOBS.c.created_at.desc())
+    with db.engine.connect() as connection:
+        jobs = connection.execute(query.limit(limit).offset(offset)).all()
+        return _with_children(connection, jobs) if jobs else []
+
+
+def _with_children(connection: Connection, jobs: Sequence[Row[Any]]) -> list[JobView]:
+    ids = {"ids": [job.id for job in jobs]}
+    views = {job.id: JobView(job, [], []) for job in jobs}
+    for artifact in connection.execute(_ARTIFACTS_OF, ids):
+        views[artifact.job_id].artifacts.append(artifact)
+    for attempt in connection.execute(_ATTEMPTS_OF, ids):
+        views[attempt.job_id].attempts.append(attempt)
+    return list(views.values())
 
 
 def events_after(db: Database, job_id: str, after: int, limit: int = 500) -> list[JobEventRow]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -107,17 +108,20 @@ class JobRow(Base):
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", onupdate=text("revision + 1")
+    )
+    """Bumped by every UPDATE of the row (the column's ``onupdate``), and by whoever changes
+    a job's artifacts or attempts without one: the key of the API's cache of job bodies."""
 
     model: Mapped[ModelRow] = relationship(back_populates="jobs")
     artifacts: Mapped[list[ArtifactRow]] = relationship(
         back_populates="job", cascade="all, delete-orphan", order_by="ArtifactRow.name"
     )
-    # Loaded with the job (selectin): the API shows a job's attempts after its session closed.
     attempt_log: Mapped[list[JobAttemptRow]] = relationship(
         back_populates="job",
         cascade="all, delete-orphan",
         order_by="JobAttemptRow.number",
-        lazy="selectin",
         passive_deletes=True,
     )
 
