@@ -3,13 +3,15 @@
 Every model goes through ``optimize`` (default pipeline, pinned inputs, verification off:
 this measures planning, not correctness) with ``--memory schedule``; the numbers are the
 report's ``memory`` section. The synthetic Inception stack times planning + scheduling
-on a graph of about 5,000 nodes.
+on a graph of about 5,000 nodes. ``--yolo`` exports :mod:`yolo_like`'s YOLOv8-style
+detector (random weights, 1x3x640x640) at the given scales with torch.
 
     .venv/bin/python bench/memory_bench.py                 # corpus + light zoo models
     .venv/bin/python bench/memory_bench.py --synthetic 417 # + a 5,004-node Inception stack
-    .venv/bin/python bench/memory_bench.py --ort           # + onnxruntime peak RSS
+    .venv/bin/python bench/memory_bench.py --yolo n,s      # + YOLOv8-like n and s (needs torch)
 
-Prints a markdown table; ``--json FILE`` also writes the rows.
+Prints a markdown table; ``--json FILE`` also writes the rows. onnxruntime's own peak RSS
+before and after is measured by ``bench/memory_ort.py``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from memory_models import CORPUS, CORPUS_SHAPES, LIGHT, inception_stack, load_li
 _MIB = 1 << 20
 
 
-def _models(workdir: Path) -> list[tuple[str, Path, dict[str, list[int]]]]:
+def _models(workdir: Path, yolo: list[str]) -> list[tuple[str, Path, dict[str, list[int]]]]:
     found = []
     for name, pins in CORPUS_SHAPES.items():
         if (CORPUS / name).exists():
@@ -43,6 +45,11 @@ def _models(workdir: Path) -> list[tuple[str, Path, dict[str, list[int]]]]:
         converted = workdir / path.name
         ir.save(load_light(path), converted)
         found.append((path.name, converted, {}))
+    if yolo:
+        from yolo_like import export  # torch is not a graphopt dependency: only when asked
+
+        for scale in yolo:
+            found.append((f"yolo_like_{scale}", export(workdir / f"yolo_{scale}.onnx", scale), {}))
     return found
 
 
@@ -124,12 +131,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--synthetic", type=int, default=0, help="Inception blocks (12 nodes)")
     parser.add_argument("--budget", type=float, default=2.0, help="scheduler time budget, s")
+    parser.add_argument("--yolo", default="", help="YOLOv8-like scales to add: n,s,m (torch)")
     parser.add_argument("--only", default="", help="substring of the model names to run")
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args()
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, path, pins in _models(Path(tmp)):
+        for name, path, pins in _models(Path(tmp), [s for s in args.yolo.split(",") if s]):
             if args.only in name:
                 rows[name] = measure(path, pins, args.budget)
     if args.synthetic:
