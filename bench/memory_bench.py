@@ -53,12 +53,14 @@ def _models(workdir: Path, yolo: list[str]) -> list[tuple[str, Path, dict[str, l
     return found
 
 
-def measure(path: Path, pins: dict[str, list[int]], budget_s: float) -> dict[str, Any]:
+def measure(
+    path: Path, pins: dict[str, list[int]], budget_s: float, in_place: bool
+) -> dict[str, Any]:
     """The memory section of ``optimize`` on ``path`` with scheduling on, as a row."""
     options = OptimizeOptions(
         input_shapes=pins,
         verify=VerifyOptions(enabled=False),
-        memory=MemoryOptions(schedule=True, time_budget_s=budget_s),
+        memory=MemoryOptions(schedule=True, time_budget_s=budget_s, in_place=in_place),
     )
     with optimize(path, options) as result:
         memory = result.report.memory
@@ -76,6 +78,7 @@ def measure(path: Path, pins: dict[str, list[int]], budget_s: float) -> dict[str
             "peak_cut_%": round(100 * (1 - schedule.peak_after / max(schedule.peak_before, 1)), 1),
             "method": schedule.method,
             "unplanned": len(memory.unplanned),
+            "in_place": memory.in_place,
             "schedule_ms": schedule.ms,
             "plan_ms": memory.planning_ms,
         }
@@ -133,13 +136,16 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=2.0, help="scheduler time budget, s")
     parser.add_argument("--yolo", default="", help="YOLOv8-like scales to add: n,s,m (torch)")
     parser.add_argument("--only", default="", help="substring of the model names to run")
+    parser.add_argument(
+        "--no-in-place", action="store_true", help="plan every tensor in its own bytes"
+    )
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args()
     rows: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, path, pins in _models(Path(tmp), [s for s in args.yolo.split(",") if s]):
             if args.only in name:
-                rows[name] = measure(path, pins, args.budget)
+                rows[name] = measure(path, pins, args.budget, not args.no_in_place)
     if args.synthetic:
         rows[f"inception_stack({args.synthetic})"] = synthetic(args.synthetic, args.budget)
     print(_table(rows))

@@ -25,8 +25,8 @@ CORPUS_SHAPES: dict[str, dict[str, list[int]]] = {
     "ch_ppocr_mobile_v2.0_cls_infer.onnx": {"x": [1, 3, 48, 192]},
     "silero_vad.onnx": {"input": [1, 512], "state": [2, 1, 128]},
     "silero_vad_16k_op15.onnx": {"input": [1, 512], "state": [2, 1, 128]},
-    "silero_vad_16k_sequence.onnx": {},
-    "silero_vad_half.onnx": {},
+    "silero_vad_16k_sequence.onnx": {"input": [4, 576]},
+    "silero_vad_half.onnx": {"input": [1, 512], "state": [2, 1, 128]},
     "silero_vad_op18_ifless.onnx": {"input": [1, 512], "state": [2, 1, 128]},
     "silero_vad_openvino_16k.onnx": {},
 }

@@ -314,7 +314,7 @@ def _print_summary(report: Any) -> None:
             f"{memory.lower_bound_bytes / mib:.2f}, no reuse {memory.naive_bytes / mib:.2f}); "
             f"peak {memory.schedule.peak_before / mib:.2f} -> "
             f"{memory.schedule.peak_after / mib:.2f} MiB ({memory.schedule.method}); "
-            f"unplanned {len(memory.unplanned)}"
+            f"in place {memory.in_place}; unplanned {len(memory.unplanned)}"
         )
         for name, path in memory.artifacts.items():
             out.print(f"{name}: {path}")

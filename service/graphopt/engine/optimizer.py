@@ -125,7 +125,10 @@ def _memory_step(options: OptimizeOptions) -> PassStep | None:
     memory = options.memory
     if memory and memory.enabled and memory.schedule:
         return step(
-            "memory_schedule", alignment=memory.alignment, time_budget_s=memory.time_budget_s
+            "memory_schedule",
+            alignment=memory.alignment,
+            in_place=memory.in_place,
+            time_budget_s=memory.time_budget_s,
         )
     return None
 

@@ -9,7 +9,7 @@ the engine's code, ``assert_valid_plan`` checks a plan from the definition, and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import onnx_ir as ir
@@ -52,16 +52,31 @@ def reference_peak(model: ir.Model, order: Sequence[ir.Node], alignment: int = 1
     )
 
 
-def assert_valid_plan(tensors: Sequence[tuple[int, int, int, int]], arena: int) -> None:
+def assert_valid_plan(
+    tensors: Sequence[tuple[int, int, int, int]],
+    arena: int,
+    in_place: Collection[tuple[int, int]] = (),
+) -> None:
     """``(first, last, offset, size)`` per tensor: every tensor lies within ``[0, arena)``,
-    and no two tensors live at a common step share a byte."""
+    and no two tensors live at a common step share a byte, except an ``in_place`` pair
+    ``(input, output)`` (indices): the output written over its input, at the same offset
+    and size, the two living together only at the step where the input ends and the output
+    begins."""
     for first, last, offset, size in tensors:
         assert 0 <= first <= last and offset >= 0 and offset + size <= arena
+    for input_, output in in_place:
+        _, last_in, offset_in, size_in = tensors[input_]
+        first_out, _, offset_out, size_out = tensors[output]
+        assert (offset_in, size_in, last_in) == (offset_out, size_out, first_out)
+    shared = set(in_place) | {(b, a) for a, b in in_place}
     for i, (first_a, last_a, offset_a, size_a) in enumerate(tensors):
-        for first_b, last_b, offset_b, size_b in tensors[i + 1 :]:
+        for j in range(i + 1, len(tensors)):
+            first_b, last_b, offset_b, size_b = tensors[j]
             if min(size_a, size_b) == 0 or last_a < first_b or last_b < first_a:
                 continue
-            assert offset_a + size_a <= offset_b or offset_b + size_b <= offset_a, (i, offset_a)
+            if (i, j) in shared:
+                continue
+            assert offset_a + size_a <= offset_b or offset_b + size_b <= offset_a, (i, j)
 
 
 def is_valid_order(model: ir.Model, order: Sequence[ir.Node]) -> bool:

@@ -17,7 +17,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _valid(tensors: list[TensorPlan], arena: int) -> None:
-    assert_valid_plan([(t.first, t.last, t.offset, t.size) for t in tensors], arena)
+    index = {t.name: i for i, t in enumerate(tensors)}
+    pairs = [(index[t.in_place_of], i) for i, t in enumerate(tensors) if t.in_place_of]
+    assert_valid_plan([(t.first, t.last, t.offset, t.size) for t in tensors], arena, pairs)
 
 
 def if_model() -> ir.Model:
@@ -139,3 +141,69 @@ def test_unsized_activations_become_a_warning_and_failures_never_raise(tmp_path:
     report, warnings = memory_section(branchy_model(), MemoryOptions(), blocked)
     assert report is None
     assert [w.code for w in warnings] == [WarningCode.MEMORY_PLANNING_FAILED]
+
+
+def silu_model() -> ir.Model:
+    """``a = Conv-like(x)``; ``b = Relu(a)``; SiLU of ``b`` as ``Sigmoid`` + ``Mul``; then a
+    ``Cast`` (another dtype), a broadcast ``Add`` and a ``Reshape``: 64-float tensors."""
+    return make_model(
+        [
+            node("Op", ["x"], ["a"], domain="test"),
+            node("Relu", ["a"], ["b"]),
+            node("Sigmoid", ["b"], ["c"]),
+            node("Mul", ["b", "c"], ["d"]),
+            node("Cast", ["d"], ["e"], to=10),  # float16: half the size, never in place
+            node("Cast", ["e"], ["f"], to=1),
+            node("Add", ["bias", "f"], ["g"]),  # ``bias`` is a 1-float graph input
+            node("Reshape", ["g", "shape"], ["y"]),
+        ],
+        [vi("x", [64]), vi("bias", [1]), vi("shape", [2], 7)],
+        [vi("y", [8, 8])],
+        value_info=[vi(v, [64]) for v in "abcdfg"] + [vi("e", [64], 10)],
+        extra_opsets={"test": 1},
+    )
+
+
+def test_elementwise_and_reshaping_nodes_write_over_an_input_they_read_last() -> None:
+    report, plan = plan_memory(silu_model(), MemoryOptions(alignment=64))
+    shared = {t.name: t.in_place_of for t in plan.tensors}
+    # c cannot take b (the Mul still reads it); d takes b, the first input the Mul reads
+    # last; the Casts change the dtype; g takes f, not the 1-float graph input
+    assert shared == {
+        "a": None,
+        "b": "a",
+        "c": None,
+        "d": "b",
+        "e": None,
+        "f": None,
+        "g": "f",
+        "y": "g",
+    }
+    assert report.in_place == 4
+    assert report.arena_bytes == report.lower_bound_bytes == 2 * 256  # b+d, c at the Mul
+    _valid(plan.tensors, plan.arena_bytes)
+    offsets = {t.name: t.offset for t in plan.tensors}
+    assert offsets["a"] == offsets["b"] == offsets["d"]
+
+    without, _ = plan_memory(silu_model(), MemoryOptions(alignment=64, in_place=False))
+    assert without.in_place == 0
+    assert without.lower_bound_bytes == 3 * 256  # b, c and d at the Mul
+    assert without.arena_bytes > report.arena_bytes
+
+
+def test_in_place_sharing_is_dropped_when_it_saves_nothing() -> None:
+    # a -> Relu -> b -> Op: with or without sharing, two 64-float tensors live at once
+    model = make_model(
+        [
+            node("Op", ["x"], ["a"], domain="test"),
+            node("Relu", ["a"], ["b"]),
+            node("Op", ["b"], ["y"], domain="test"),
+        ],
+        [vi("x", [64])],
+        [vi("y", [64])],
+        value_info=[vi("a", [64]), vi("b", [64])],
+        extra_opsets={"test": 1},
+    )
+    report, plan = plan_memory(model, MemoryOptions(alignment=64))
+    assert report.arena_bytes == report.lower_bound_bytes == 2 * 256
+    assert report.in_place == 0 and all(t.in_place_of is None for t in plan.tensors)

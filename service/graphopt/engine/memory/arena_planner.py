@@ -1,20 +1,24 @@
 """Byte offsets for tensors with known lifetimes in one arena (offline, static plan).
 
-Two greedy strategies of Pisarchyk & Lee, "Efficient Memory Management for Deep Neural
-Net Inference" (2020), the ones TFLite uses; the better (smaller arena) is kept:
+Three greedy orders; the smallest arena is kept (earlier ones win ties):
 
-- **greedy by size**: tensors by decreasing size;
-- **greedy by breadth**: steps by decreasing live bytes, and in each step its tensors not
-  yet placed by decreasing size (a tensor is placed at the widest step it covers).
+- **greedy by size** (Pisarchyk & Lee, "Efficient Memory Management for Deep Neural Net
+  Inference", 2020, as in TFLite): tensors by decreasing size;
+- **greedy by breadth** (same paper): steps by decreasing live bytes, and in each step its
+  tensors not yet placed by decreasing size (a tensor is placed at the widest step it
+  covers);
+- **greedy by lifetime**: tensors by decreasing number of steps they live, then size; it
+  packs the long buffers of tensors computed in place where the other two leave gaps.
 
-Both place a tensor at the best-fitting offset: among the gaps left between the already
+Each places a tensor at the best-fitting offset: among the gaps left between the already
 placed tensors whose lifetimes overlap its own, the smallest gap that holds it; above all
 of them when none does. Each result is then *repaired by promotion*: the tensors that
 end above the lower bound go first and all are placed again (a few rounds, kept only
 when smaller). This fixes the typical greedy miss, a small long-lived tensor stacked on
 top of equal-sized chains, at the cost of a few more placements. Sizes are already
-aligned, so every offset is a multiple of the alignment. Guarantees: two tensors whose step ranges intersect never share a byte, and
-``lower_bound <= arena <= naive`` (sum of sizes).
+aligned, so every offset is a multiple of the alignment. Guarantees: two tensors whose
+step ranges intersect never share a byte, and ``lower_bound <= arena <= naive`` (sum of
+sizes).
 """
 
 from __future__ import annotations
@@ -84,6 +88,12 @@ def _by_size(spans: Sequence[Lifetime]) -> list[int]:
     return sorted(range(len(spans)), key=lambda i: (-spans[i].size, spans[i].first, i))
 
 
+def _by_lifetime(spans: Sequence[Lifetime]) -> list[int]:
+    return sorted(
+        range(len(spans)), key=lambda i: (spans[i].first - spans[i].last, -spans[i].size, i)
+    )
+
+
 def _by_breadth(spans: Sequence[Lifetime], steps: int) -> list[int]:
     breadth = np.asarray(live_bytes(spans, steps), dtype=np.int64)
     # rank of each step when steps are sorted by decreasing breadth (ties: earlier first)
@@ -121,12 +131,13 @@ def _promote(
 
 
 def plan_arena(spans: Sequence[Lifetime], steps: int) -> ArenaPlan:
-    """The better of greedy-by-size and greedy-by-breadth (each repaired by promotion)."""
+    """The best of the three strategies (each repaired by promotion); earlier ones win ties."""
     bound = lower_bound(spans, steps)
     best: ArenaPlan | None = None
     candidates: list[tuple[ArenaAlgorithm, list[int]]] = [
         ("greedy_by_size", _by_size(spans)),
         ("greedy_by_breadth", _by_breadth(spans, steps)),
+        ("greedy_by_lifetime", _by_lifetime(spans)),
     ]
     for algorithm, order in candidates:
         offsets, arena, _ = _promote(spans, order, bound)

@@ -10,7 +10,10 @@ Conventions (docs/memory.md):
   that body; a graph output lives until the last step; an output nobody reads lives only
   at its producer's step;
 - a node owning subgraphs reserves a *workspace* at its own step, as large as the largest
-  arena of its bodies (each planned on its own).
+  arena of its bodies (each planned on its own);
+- *in place* (:func:`in_place_sources`): an elementwise or reshaping node may write its
+  output over an input of the same size and dtype that it reads for the last time; the two
+  tensors then share one buffer, live from the input's first step to the output's last.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class BodyTensor:
     producer: ir.Node
     consumers: frozenset[ir.Node]
     graph_output: bool
+    value: ir.Value
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ def collect_tensors(
                 producer=producer,
                 consumers=frozenset(consumers[value]),
                 graph_output=value in outputs,
+                value=value,
             )
         )
     return tensors, unplanned
@@ -158,6 +163,95 @@ def lifetimes(
         name = f"{owner.name or owner.op_type}#workspace"
         result.append(Lifetime(name, size, step, step, "workspace"))
     return result
+
+
+IN_PLACE_OPS = frozenset(
+    {
+        # elementwise: output element i depends only on element i of each full-size input
+        *("Abs", "Acos", "Asin", "Atan", "Ceil", "Celu", "Clip", "Cos", "Cosh", "Elu", "Erf"),
+        *("Exp", "Floor", "Gelu", "HardSigmoid", "HardSwish", "LeakyRelu", "Log", "Mish"),
+        *("Neg", "Reciprocal", "Relu", "Round", "Selu", "Sigmoid", "Sign", "Sin", "Sinh"),
+        *("Softplus", "Softsign", "Sqrt", "Tan", "Tanh", "ThresholdedRelu"),
+        *("Add", "Sub", "Mul", "Div", "Pow", "PRelu", "Max", "Min", "Mean", "Sum", "Where"),
+        # reshaping: the same bytes under another shape
+        *("Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"),
+    }
+)
+"""Default-domain ops whose output may overwrite a same-sized input they read last."""
+
+
+def in_place_sources(tensors: Sequence[BodyTensor], spans: Sequence[Lifetime]) -> list[int | None]:
+    """For each tensor (``spans`` parallel to ``tensors``), the index of the input tensor
+    whose buffer it takes over in place, or None.
+
+    A tensor takes over an input when its producer is in :data:`IN_PLACE_OPS`, the input is
+    an activation (not a graph output) of the same aligned size and dtype, and the input's
+    last step is the producer's step (nothing reads it afterwards). Each input is taken
+    over at most once, the first eligible input in the node's input order.
+    """
+    index = {tensor.value: i for i, tensor in enumerate(tensors)}
+    taken: set[int] = set()
+    sources: list[int | None] = [None] * len(tensors)
+    for i, tensor in enumerate(tensors):
+        node = tensor.producer
+        if node.op_type not in IN_PLACE_OPS or node.domain not in ("", "ai.onnx"):
+            continue
+        for value in node.inputs:
+            j = index.get(value) if value is not None else None
+            if (
+                j is not None
+                and j not in taken
+                and not tensors[j].graph_output
+                and tensors[j].size == tensor.size
+                and tensors[j].value.dtype == tensor.value.dtype
+                and spans[j].last == spans[i].first
+            ):
+                sources[i] = j
+                taken.add(j)
+                break
+    return sources
+
+
+def share_buffers(
+    spans: Sequence[Lifetime], sources: Sequence[int | None]
+) -> tuple[list[Lifetime], list[int]]:
+    """Merge each in-place chain into one buffer span; the buffers and each span's buffer.
+
+    ``sources`` is parallel to ``spans`` (see :func:`in_place_sources`). A buffer is named
+    after its first tensor, lives
+    from its first tensor's first step to its last tensor's last, and is an ``output`` when
+    any of its tensors is one.
+    """
+    roots: dict[int, int] = {}
+
+    def root(i: int) -> int:
+        chain = []
+        while i not in roots and (source := sources[i]) is not None:
+            chain.append(i)
+            i = source
+        top = roots.get(i, i)
+        roots.update(dict.fromkeys([*chain, i], top))
+        return top
+
+    members: dict[int, list[int]] = {}
+    for i in range(len(spans)):
+        members.setdefault(root(i), []).append(i)
+    buffers: list[Lifetime] = []
+    buffer_of = [0] * len(spans)
+    for r, group in members.items():
+        for i in group:
+            buffer_of[i] = len(buffers)
+        kinds = {spans[i].kind for i in group}
+        buffers.append(
+            Lifetime(
+                name=spans[r].name,
+                size=max(spans[i].size for i in group),
+                first=min(spans[i].first for i in group),
+                last=max(spans[i].last for i in group),
+                kind="output" if "output" in kinds else spans[r].kind,
+            )
+        )
+    return buffers, buffer_of
 
 
 def live_bytes(spans: Sequence[Lifetime], steps: int) -> list[int]:

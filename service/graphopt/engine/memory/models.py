@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ArenaAlgorithm = Literal["greedy_by_size", "greedy_by_breadth"]
+ArenaAlgorithm = Literal["greedy_by_size", "greedy_by_breadth", "greedy_by_lifetime"]
 ScheduleMethod = Literal["as_written", "exact", "beam", "greedy", "partial"]
 TensorKind = Literal["activation", "output", "workspace"]
 
@@ -37,6 +37,11 @@ class MemoryOptions(_Model):
     auto: bool = False
     alignment: int = Field(64, ge=1, le=1 << 20, description="bytes; offsets and sizes align")
     schedule: bool = True
+    in_place: bool = Field(
+        True,
+        description="let elementwise and reshaping nodes write their output over a "
+        "same-sized input they read last (one buffer for both)",
+    )
     time_budget_s: float = Field(2.0, gt=0, le=600, description="scheduler wall-time cap")
     plot: Path | None = Field(None, description="where to write memory_timeline.png")
 
@@ -72,7 +77,11 @@ class ScheduleSummary(_Model):
 
 
 class TensorPlan(_Model):
-    """One tensor's place: ``[offset, offset + size)`` during steps ``first..last``."""
+    """One tensor's place: ``[offset, offset + size)`` during steps ``first..last``.
+
+    ``in_place_of``: the input tensor whose buffer this one overwrites at its first step
+    (same offset and size; that input's last step is this tensor's first).
+    """
 
     name: str
     offset: int
@@ -80,6 +89,7 @@ class TensorPlan(_Model):
     first: int
     last: int
     kind: TensorKind = "activation"
+    in_place_of: str | None = None
 
 
 class BodyPlan(_Model):
@@ -101,10 +111,11 @@ class BodyPlan(_Model):
 class MemoryReport(_Model):
     """The report's ``memory`` section: headline numbers of the main graph's plan.
 
-    ``lower_bound_bytes`` = max over steps of aligned live bytes (no plan can use less for
-    this order); ``naive_bytes`` = sum of aligned sizes (no reuse);
-    ``arena_bytes`` = the plan's arena, between the two. The per-tensor plan is the
-    ``memory_plan.json`` artifact (:class:`MemoryPlan`).
+    ``lower_bound_bytes`` = max over steps of aligned live bytes, a tensor computed in place
+    counted once with its input (no plan can use less for this order and these in-place
+    pairs); ``naive_bytes`` = sum of aligned sizes (no reuse); ``arena_bytes`` = the plan's
+    arena, between the two; ``in_place`` = tensors written over an input. The per-tensor
+    plan is the ``memory_plan.json`` artifact (:class:`MemoryPlan`).
     """
 
     alignment: int
@@ -113,6 +124,7 @@ class MemoryReport(_Model):
     naive_bytes: int
     algorithm: ArenaAlgorithm
     tensors_planned: int
+    in_place: int = 0
     schedule: ScheduleSummary
     unplanned: list[UnplannedTensor] = Field(default_factory=list)
     steps: int

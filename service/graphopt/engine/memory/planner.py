@@ -19,7 +19,15 @@ import onnx_ir as ir
 
 from graphopt.engine.errors import Diagnostic, WarningCode
 from graphopt.engine.memory.arena_planner import lower_bound, naive_bytes, plan_arena
-from graphopt.engine.memory.lifetimes import collect_tensors, lifetimes, live_bytes
+from graphopt.engine.memory.lifetimes import (
+    BodyTensor,
+    Lifetime,
+    collect_tensors,
+    in_place_sources,
+    lifetimes,
+    live_bytes,
+    share_buffers,
+)
 from graphopt.engine.memory.models import (
     ArenaAlgorithm,
     BodyPlan,
@@ -56,17 +64,45 @@ class BodyResult:
     live_bytes: list[int]
     unplanned: list[UnplannedTensor]
     bodies: list[BodyPlan] = field(default_factory=list)
+    in_place: bool = False
+    """Whether the plan computes tensors in place (see :func:`plan_body`)."""
+
+
+@dataclass
+class Spans:
+    """A body's tensor lifetimes over one order and the buffers they occupy (one per tensor,
+    except that a tensor computed in place shares its input's)."""
+
+    tensors: list[Lifetime]
+    buffers: list[Lifetime]
+    buffer_of: list[int]
+    sources: list[int | None]
+
+    @classmethod
+    def of(
+        cls,
+        tensors: list[BodyTensor],
+        order: list[ir.Node],
+        workspaces: dict[ir.Node, int],
+        in_place: bool,
+    ) -> Spans:
+        spans = lifetimes(tensors, order, workspaces)
+        sources: list[int | None] = [None] * len(spans)  # workspaces never share
+        if in_place:
+            sources[: len(tensors)] = in_place_sources(tensors, spans)
+        buffers, buffer_of = share_buffers(spans, sources)
+        return cls(spans, buffers, buffer_of, sources)
 
 
 def subgraph_workspaces(
-    body: ir.Graph, alignment: int
+    body: ir.Graph, alignment: int, in_place: bool = True
 ) -> tuple[dict[ir.Node, int], list[BodyPlan]]:
     """Each subgraph owner's workspace (bytes: its largest body arena) and the body plans."""
     workspaces: dict[ir.Node, int] = {}
     plans: list[BodyPlan] = []
     for node in body:
         for attribute, sub in _named_subgraphs(node):
-            result = plan_body(sub, alignment)
+            result = plan_body(sub, alignment, in_place)
             workspaces[node] = max(workspaces.get(node, 0), result.arena_bytes)
             plans.append(
                 BodyPlan(
@@ -95,26 +131,46 @@ def _named_subgraphs(node: ir.Node) -> list[tuple[str, ir.Graph]]:
     return named
 
 
-def plan_body(body: ir.Graph, alignment: int) -> BodyResult:
-    """Plan ``body`` in its written order (bodies nested in it first, recursively)."""
-    workspaces, bodies = subgraph_workspaces(body, alignment)
+def plan_body(body: ir.Graph, alignment: int, in_place: bool = True) -> BodyResult:
+    """Plan ``body`` in its written order (bodies nested in it first, recursively).
+
+    With ``in_place`` the body is planned both with and without in-place buffers and the
+    smaller arena is kept (without, on a tie): sharing buffers lowers the lower bound but
+    makes longer buffers, which a greedy placement cannot always pack as tightly.
+    """
+    workspaces, bodies = subgraph_workspaces(body, alignment, in_place)
     tensors, unplanned = collect_tensors(body, alignment)
     order = list(body)
-    spans = lifetimes(tensors, order, workspaces)
-    arena = plan_arena(spans, len(order))
+    plans = [
+        (spans, plan_arena(spans.buffers, len(order)))
+        for spans in [
+            Spans.of(tensors, order, workspaces, sharing)
+            for sharing in ([False, True] if in_place else [False])
+        ]
+    ]
+    spans, arena = min(plans, key=lambda plan: plan[1].arena_bytes)
     planned = [
-        TensorPlan(name=s.name, offset=offset, size=s.size, first=s.first, last=s.last, kind=s.kind)
-        for s, offset in zip(spans, arena.offsets, strict=True)
+        TensorPlan(
+            name=s.name,
+            offset=arena.offsets[spans.buffer_of[i]],
+            size=s.size,
+            first=s.first,
+            last=s.last,
+            kind=s.kind,
+            in_place_of=None if source is None else spans.tensors[source].name,
+        )
+        for i, (s, source) in enumerate(zip(spans.tensors, spans.sources, strict=True))
     ]
     return BodyResult(
         tensors=planned,
         arena_bytes=arena.arena_bytes,
-        lower_bound_bytes=lower_bound(spans, len(order)),
-        naive_bytes=naive_bytes(spans),
+        lower_bound_bytes=lower_bound(spans.buffers, len(order)),
+        naive_bytes=naive_bytes(spans.tensors),
         algorithm=arena.algorithm,
-        live_bytes=live_bytes(spans, len(order)),
+        live_bytes=live_bytes(spans.buffers, len(order)),
         unplanned=unplanned,
         bodies=bodies,
+        in_place=any(source is not None for source in spans.sources),
     )
 
 
@@ -129,19 +185,21 @@ def _all_unplanned(result: BodyResult) -> list[UnplannedTensor]:
 
 
 def _before(
-    body: ir.Graph, alignment: int, peak_after: int
+    body: ir.Graph, alignment: int, in_place: bool, shared: bool, peak_after: int
 ) -> tuple[ScheduleSummary, list[int] | None]:
-    """The schedule summary, and the live bytes per step of the order before scheduling."""
+    """The schedule summary, and the live bytes per step of the order before scheduling
+    (bodies planned with ``in_place`` as :func:`plan_body` did; buffers shared in place
+    when the main plan does: ``shared``)."""
     record = body.meta.get(SCHEDULE_META_KEY)
     if not isinstance(record, ScheduleRecord) or set(record.order_before) != set(body):
         summary = ScheduleSummary(
             method="as_written", peak_before=peak_after, peak_after=peak_after
         )
         return summary, None
-    workspaces, _ = subgraph_workspaces(body, alignment)
+    workspaces, _ = subgraph_workspaces(body, alignment, in_place)
     tensors, _ = collect_tensors(body, alignment)
     order = record.order_before
-    profile = live_bytes(lifetimes(tensors, order, workspaces), len(order))
+    profile = live_bytes(Spans.of(tensors, order, workspaces, shared).buffers, len(order))
     summary = record.summary.model_copy(
         update={"peak_before": max(profile, default=0), "peak_after": peak_after}
     )
@@ -154,8 +212,10 @@ def plan_memory(
     """Plan the model's activation memory (see module docstring); the model is not changed."""
     options = options or MemoryOptions()
     started = time.perf_counter()
-    result = plan_body(model.graph, options.alignment)
-    schedule, profile_before = _before(model.graph, options.alignment, result.lower_bound_bytes)
+    result = plan_body(model.graph, options.alignment, options.in_place)
+    schedule, profile_before = _before(
+        model.graph, options.alignment, options.in_place, result.in_place, result.lower_bound_bytes
+    )
     unplanned = _all_unplanned(result)
     report = MemoryReport(
         alignment=options.alignment,
@@ -164,6 +224,7 @@ def plan_memory(
         naive_bytes=result.naive_bytes,
         algorithm=result.algorithm,
         tensors_planned=len(result.tensors),
+        in_place=sum(t.in_place_of is not None for t in result.tensors),
         schedule=schedule,
         unplanned=unplanned,
         steps=len(result.live_bytes),

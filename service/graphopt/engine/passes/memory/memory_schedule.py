@@ -21,6 +21,7 @@ from graphopt.engine.passes.registry import register
 
 class MemoryScheduleOptions(NoOptions):
     alignment: int = Field(64, ge=1, le=1 << 20, description="bytes, as the arena plan uses")
+    in_place: bool = Field(True, description="as the arena plan: sizes subgraph workspaces")
     time_budget_s: float = Field(2.0, gt=0, le=600, description="wall-time cap of the search")
 
 
@@ -52,7 +53,7 @@ class MemorySchedule(ModelPass):
         tensors, unplanned = collect_tensors(graph, self.options.alignment)
         if not tensors:
             return PassOutcome(notes=["no activation has a static size: pin input shapes"])
-        workspaces, _ = subgraph_workspaces(graph, self.options.alignment)
+        workspaces, _ = subgraph_workspaces(graph, self.options.alignment, self.options.in_place)
         before = list(graph)
         schedule = schedule_body(graph, tensors, workspaces, self.options.time_budget_s)
         graph.meta[SCHEDULE_META_KEY] = ScheduleRecord(
