@@ -88,7 +88,7 @@ def headline_lines(report: Report) -> list[str]:
             f"memory: arena {m.arena_bytes / MIB:.2f} MiB (lower bound "
             f"{m.lower_bound_bytes / MIB:.2f}, no reuse {m.naive_bytes / MIB:.2f}); peak "
             f"{m.schedule.peak_before / MIB:.2f} -> {m.schedule.peak_after / MIB:.2f} MiB "
-            f"({m.schedule.method})"
+            f"({m.schedule.method}); in place {m.in_place}; unplanned {len(m.unplanned)}"
         )
     lines += [f"[yellow]warning\\[{w.code}][/yellow]: {escape(w.message)}" for w in report.warnings]
     return lines

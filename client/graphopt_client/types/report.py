@@ -319,6 +319,7 @@ class MemoryReport(APIObject):
     naive_bytes: int
     algorithm: str
     tensors_planned: int
+    in_place: int = 0
     schedule: ScheduleSummary
     unplanned: list[dict[str, Any]] = Field(default_factory=list)
     steps: int

@@ -338,6 +338,7 @@ def _memory(report: dict[str, Any], images: dict[str, str]) -> str:
         ("peak after scheduling", _bytes(schedule.get("peak_after"))),
         ("schedule method", _fmt(schedule.get("method"))),
         ("tensors planned", _fmt(memory.get("tensors_planned"))),
+        ("computed in place", _fmt(memory.get("in_place"))),
     ]
     return _section(
         "Activation memory",
