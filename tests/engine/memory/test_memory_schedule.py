@@ -9,13 +9,15 @@ from pathlib import Path
 
 import onnx
 import onnx_ir as ir
-from graphs import apply_one, assert_equivalent, random_feeds, to_bytes
+from graphs import apply_one, assert_equivalent, make_model, node, random_feeds, to_bytes, vi
 from memory_graphs import branchy_model, is_valid_order, reference_peak
 
 from graphopt.engine import optimize
 from graphopt.engine.memory.models import MemoryOptions, MemoryPlan
+from graphopt.engine.memory.scheduler import Schedule
 from graphopt.engine.optimizer import resolve_pipeline
 from graphopt.engine.options import OptimizeOptions
+from graphopt.engine.passes.memory import memory_schedule
 
 
 def test_the_pass_reorders_the_graph_and_keeps_its_outputs() -> None:
@@ -30,6 +32,34 @@ def test_the_pass_reorders_the_graph_and_keeps_its_outputs() -> None:
     assert after < before
     assert [n.name for n in order] != [n.name for n in written]
     assert_equivalent(model, scheduled)
+
+
+def test_an_order_with_a_higher_peak_once_computed_in_place_is_not_taken(monkeypatch) -> None:
+    # written: a = Op(x); c = Op(a); b = Relu(a): the Relu reads ``a`` last and writes ``b``
+    # over it. Running the Relu before ``c`` costs the sharing; make the search propose it.
+    model = make_model(
+        [
+            node("Op", ["x"], ["a"], domain="test", name="a"),
+            node("Op", ["a"], ["c"], domain="test", name="c"),
+            node("Relu", ["a"], ["b"], name="b"),
+        ],
+        [vi("x", [64])],
+        [vi("b", [64]), vi("c", [16])],
+        value_info=[vi("a", [64])],
+        extra_opsets={"test": 1},
+    )
+
+    def propose_relu_first(graph, tensors, workspaces, budget_s):  # type: ignore[no-untyped-def]
+        a, c, b = graph
+        return Schedule(
+            [a, b, c], "exact", peak_before=1, peak_after=0, segments=1, exact_segments=1, ms=0.0
+        )
+
+    monkeypatch.setattr(memory_schedule, "schedule_body", propose_relu_first)
+    scheduled, record = apply_one(model, "memory_schedule")
+    assert not record.changed
+    assert [n.name for n in scheduled.graph] == ["a", "c", "b"]
+    assert any("kept the written order" in note for note in record.notes)
 
 
 def test_the_pass_leaves_an_already_good_order_alone() -> None:

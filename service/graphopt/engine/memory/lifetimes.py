@@ -218,19 +218,18 @@ def share_buffers(
     """Merge each in-place chain into one buffer span; the buffers and each span's buffer.
 
     ``sources`` is parallel to ``spans`` (see :func:`in_place_sources`). A buffer is named
-    after its first tensor, lives
-    from its first tensor's first step to its last tensor's last, and is an ``output`` when
-    any of its tensors is one.
+    after its first tensor, lives from its first tensor's first step to its last tensor's
+    last, and is an ``output`` when any of its tensors is one.
     """
     roots: dict[int, int] = {}
 
     def root(i: int) -> int:
-        chain = []
+        path = []
         while i not in roots and (source := sources[i]) is not None:
-            chain.append(i)
+            path.append(i)
             i = source
         top = roots.get(i, i)
-        roots.update(dict.fromkeys([*chain, i], top))
+        roots.update(dict.fromkeys(path, top))
         return top
 
     members: dict[int, list[int]] = {}

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import onnx_ir as ir
 from pydantic import Field
 
+from graphopt.engine.memory.arena_planner import lower_bound
 from graphopt.engine.memory.lifetimes import collect_tensors
 from graphopt.engine.memory.models import ScheduleSummary
 from graphopt.engine.memory.planner import (
     SCHEDULE_META_KEY,
     ScheduleRecord,
+    Spans,
     subgraph_workspaces,
 )
 from graphopt.engine.memory.scheduler import schedule_body
@@ -35,7 +38,9 @@ class MemorySchedule(ModelPass):
     owner); the order is found by graphopt.engine.memory.scheduler (exact set search per
     segment between cut nodes, beam or greedy for large segments, within
     ``time_budget_s``). Guarantees: the new order is topological, and its peak is never
-    above the written order's; the written order is kept when no lower peak is found.
+    above the written order's, neither with every tensor in its own bytes nor (with
+    ``in_place``) with the in-place buffers the plan may use; the written order is kept
+    when no lower peak is found.
     Leaves alone: nodes, values and attributes (only positions change), subgraph bodies
     and functions. The previous order stays in ``graph.meta`` for the memory report.
     Lossless (the same computation in another valid order). The search is bounded by wall
@@ -56,6 +61,19 @@ class MemorySchedule(ModelPass):
         workspaces, _ = subgraph_workspaces(graph, self.options.alignment, self.options.in_place)
         before = list(graph)
         schedule = schedule_body(graph, tensors, workspaces, self.options.time_budget_s)
+        kept = ""
+        if self.options.in_place and schedule.order != before:
+            # the search counts every tensor in its own bytes; the plan may share buffers
+            shared_before, shared_after = (
+                lower_bound(Spans.of(tensors, order, workspaces, True).buffers, len(order))
+                for order in (before, schedule.order)
+            )
+            if shared_after > shared_before:
+                schedule = replace(schedule, order=before, peak_after=schedule.peak_before)
+                kept = (
+                    f"kept the written order: with in-place buffers its peak "
+                    f"{shared_before} is below the new order's {shared_after}"
+                )
         graph.meta[SCHEDULE_META_KEY] = ScheduleRecord(
             order_before=before,
             summary=ScheduleSummary(
@@ -71,6 +89,8 @@ class MemorySchedule(ModelPass):
             f"peak live bytes {schedule.peak_before} -> {schedule.peak_after} "
             f"({schedule.method}; {schedule.exact_segments}/{schedule.segments} segments exact)"
         ]
+        if kept:
+            notes.append(kept)
         if unplanned:
             notes.append(
                 f"activations without a static size (counted as 0 bytes): {len(unplanned)}"
