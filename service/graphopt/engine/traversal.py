@@ -62,15 +62,20 @@ def tensor_attributes(node: ir.Node) -> Iterator[ir.TensorProtocol]:
             yield from attr.as_tensors()
 
 
+def body_tensors(body: GraphBody) -> Iterator[ir.TensorProtocol]:
+    """The tensors one body stores: its initializers and its nodes' tensor attributes."""
+    if isinstance(body, ir.Graph):
+        for value in body.initializers.values():
+            if value.const_value is not None:
+                yield value.const_value
+    for node in body:
+        yield from tensor_attributes(node)
+
+
 def all_tensors(model: ir.Model) -> Iterator[ir.TensorProtocol]:
     """Every stored tensor: initializers of every graph and tensor attributes of every node."""
     for body in graph_bodies(model):
-        if isinstance(body, ir.Graph):
-            for value in body.initializers.values():
-                if value.const_value is not None:
-                    yield value.const_value
-        for node in body:
-            yield from tensor_attributes(node)
+        yield from body_tensors(body)
 
 
 def onnx_opset(body: GraphBody, model: ir.Model) -> int:

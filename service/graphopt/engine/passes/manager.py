@@ -69,21 +69,24 @@ _TensorSizes = dict[int, tuple[ir.TensorProtocol, int, int]]
 
 def _tally(model: ir.Model, known: _TensorSizes) -> tuple[_Tally, _TensorSizes]:
     """Nodes, parameters and bytes of ``model``; sizes of tensors seen in the previous tally
-    (``known``) are reused, since tensors are not edited in place."""
+    (``known``) are reused, since tensors are not edited in place. One walk over the bodies:
+    this runs before and after every pass."""
     params = nbytes = 0
     sizes: _TensorSizes = {}
-    for tensor in traversal.all_tensors(model):
-        entry = known.get(id(tensor))
-        if entry is None:
-            try:
-                entry = (tensor, tensor.size, tensor.nbytes)
-            except (TypeError, ValueError):  # strings and other types without a fixed width
-                entry = (tensor, 0, 0)
-        sizes[id(tensor)] = entry
-        params += entry[1]
-        nbytes += entry[2]
-    nodes = frozenset(id(n) for n in traversal.all_nodes(model))
-    return _Tally(nodes, params, nbytes), sizes
+    node_ids: list[int] = []
+    for body in traversal.graph_bodies(model):
+        node_ids.extend(map(id, body))
+        for tensor in traversal.body_tensors(body):
+            entry = known.get(id(tensor))
+            if entry is None:
+                try:
+                    entry = (tensor, tensor.size, tensor.nbytes)
+                except (TypeError, ValueError):  # strings and other types without a fixed width
+                    entry = (tensor, 0, 0)
+            sizes[id(tensor)] = entry
+            params += entry[1]
+            nbytes += entry[2]
+    return _Tally(frozenset(node_ids), params, nbytes), sizes
 
 
 class _Stop(Exception):
