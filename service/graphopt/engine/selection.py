@@ -18,9 +18,11 @@ Contract of :func:`select`:
   ``n`` rounds) gives ``p <= 1 - confidence``. Among those that beat the original, the
   ones whose median is within ``tie`` (a fraction) of the fastest tie, and the one with
   the fewest nodes is chosen (then the earlier in priority order), so noise does not
-  decide between equally fast candidates. When none does,
-  ``nothing_helped`` is set and the lossless clean-up is kept if its median is not above
-  the original's, else the original itself;
+  decide between equally fast candidates. When none does, ``nothing_helped`` is set, and
+  among the candidates *as fast within noise* (median within ``tie`` of the original's,
+  and the original not faster in enough rounds for the same one-sided test) with fewer
+  nodes than the original, the one with the fewest nodes is kept (an optimized graph that
+  costs no measurable time); without one, the original itself;
 - budget: building stops once half of ``max_seconds`` is spent (or ``max_candidates`` are
   built), but the original and the primary candidate are always built; timing gets the
   rest of the budget, at least half of it, so selection adds about ``max_seconds`` to the
@@ -61,12 +63,13 @@ LOSSLESS = "lossless"
 def rule_text(confidence: float, tie: float) -> str:
     """The selection rule in words, as the report states it."""
     return (
-        "a candidate replaces the original only when its median latency is lower and it ran "
-        f"faster than the original in enough interleaved rounds for a one-sided sign test at "
-        f"p <= {1 - confidence:.3g}; among those, medians within {tie:.0%} of the lowest tie "
-        "and the one with the fewest nodes wins (then the earlier candidate). Otherwise the "
-        "lossless clean-up is kept when its median is not above the original's, else the "
-        "original."
+        "a candidate replaces the original as faster when its median latency is lower and it "
+        f"ran faster than the original in enough interleaved rounds for a one-sided sign test "
+        f"at p <= {1 - confidence:.3g}; among those, medians within {tie:.0%} of the lowest "
+        "tie and the one with the fewest nodes wins (then the earlier candidate). When none "
+        f"is faster, the candidate with the fewest nodes (fewer than the original's) among "
+        f"those as fast within noise (median within {tie:.0%} of the original's, and not "
+        "slower in enough rounds for the same test) is kept, else the original."
     )
 
 
@@ -165,16 +168,17 @@ def decide(
     tie: float = 0.0,
     nodes: dict[str, int] | None = None,
     original: str = ORIGINAL,
-    fallback: str = LOSSLESS,
 ) -> Verdict:
-    """Apply the module's rule to interleaved samples (``samples[name][r]``: round r, ms);
-    ``nodes`` (node count by candidate) breaks ties, missing counts last."""
+    """Apply the module's rule to interleaved samples (``samples[name][r]``: round r, ms, in
+    priority order); ``nodes`` (node count by candidate) breaks ties, missing counts last."""
     base = samples[original]
     base_median = statistics.median(base)
+    count = nodes or {}
     wins: dict[str, int] = {}
     paired: dict[str, int] = {}
     p_values: dict[str, float] = {}
     winners: list[tuple[float, str]] = []
+    steady: list[tuple[float, str]] = []
     for name, values in samples.items():
         if name == original:
             continue
@@ -185,10 +189,15 @@ def decide(
         median = statistics.median(values)
         if median < base_median and p_values[name] <= 1 - confidence:
             winners.append((median, name))
+        elif (
+            median <= base_median * (1 + tie)
+            and sign_test_p(paired[name] - wins[name], paired[name]) > 1 - confidence
+            and (nodes is None or count.get(name, math.inf) < count.get(original, math.inf))
+        ):
+            steady.append((median, name))  # as fast within noise, and smaller
     if winners:
         fastest = min(median for median, _ in winners)
         tied = [(m, n) for m, n in winners if m <= fastest * (1 + tie)]
-        count = nodes or {}
         # fewest nodes, then the earlier (higher-priority) candidate: min() keeps the first
         median, name = min(tied, key=lambda w: count.get(w[1], math.inf))
         return Verdict(
@@ -201,13 +210,16 @@ def decide(
             paired,
             p_values,
         )
-    if fallback in samples and statistics.median(samples[fallback]) <= base_median:
-        reason = (
-            "no candidate was faster than the original beyond measurement noise; the lossless "
-            "clean-up is kept (its median is not above the original's)"
-        )
-        return Verdict(fallback, reason, True, wins, paired, p_values)
     reason = "no candidate was faster than the original beyond measurement noise"
+    if steady:
+        median, name = min(steady, key=lambda w: count.get(w[1], math.inf))
+        reason += (
+            f"; {name} is kept: as fast within noise (median {median:.4g} ms vs "
+            f"{base_median:.4g} ms, slower in {paired[name] - wins[name]} of {paired[name]} "
+            "rounds, not significantly)"
+            + (f", {count[name]} nodes instead of {count[original]}" if nodes else "")
+        )
+        return Verdict(name, reason, True, wins, paired, p_values)
     return Verdict(original, reason, True, wins, paired, p_values)
 
 
