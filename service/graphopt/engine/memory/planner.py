@@ -141,14 +141,11 @@ def plan_body(body: ir.Graph, alignment: int, in_place: bool = True) -> BodyResu
     workspaces, bodies = subgraph_workspaces(body, alignment, in_place)
     tensors, unplanned = collect_tensors(body, alignment)
     order = list(body)
-    plans = [
-        (spans, plan_arena(spans.buffers, len(order)))
-        for spans in [
-            Spans.of(tensors, order, workspaces, sharing)
-            for sharing in ([False, True] if in_place else [False])
-        ]
-    ]
-    spans, arena = min(plans, key=lambda plan: plan[1].arena_bytes)
+    candidates = [Spans.of(tensors, order, workspaces, False)]
+    if in_place:
+        candidates.append(Spans.of(tensors, order, workspaces, True))
+    plans = [(spans, plan_arena(spans.buffers, len(order))) for spans in candidates]
+    spans, arena = min(plans, key=lambda plan: plan[1].arena_bytes)  # the first on a tie
     planned = [
         TensorPlan(
             name=s.name,
