@@ -49,6 +49,7 @@ import httpx
 from onnx import TensorProto, helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
+from service_models import small_model
 from service_server import Server, start_server
 
 GiB = 1 << 30
@@ -56,20 +57,6 @@ MiB = 1 << 20
 TARGET_OVERHEAD_S = 0.3
 TARGET_P99_MS = 50.0
 TARGET_RSS_BYTES = 64 * MiB
-
-
-def small_model(seed: int) -> bytes:
-    """x[1,8] -> Identity -> Relu -> Add: a model whose engine time is small."""
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])
-    nodes = [
-        helper.make_node("Identity", ["x"], ["a"]),
-        helper.make_node("Relu", ["a"], ["b"]),
-        helper.make_node("Add", ["b", "b"], ["y"]),
-    ]
-    graph = helper.make_graph(nodes, f"bench_{seed}", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    return model.SerializeToString()
 
 
 def rss_bytes(server: Server) -> int:
@@ -98,7 +85,7 @@ def _terminal_event(client: httpx.Client, job_id: str) -> dict:
 
 def job_overhead(client: httpx.Client, jobs: int) -> dict:
     model = client.post(
-        "/v1/models", files={"file": ("bench.onnx", small_model(0), "application/octet-stream")}
+        "/v1/models", files={"file": ("bench.onnx", small_model(), "application/octet-stream")}
     ).json()
     samples = []
     for index in range(jobs + 1):  # the first job warms the workers up and is not counted
