@@ -16,6 +16,7 @@ import typer
 
 from graphopt.cli import exit_codes
 from graphopt.cli.console import err, out
+from graphopt.cli.serve import server_missing
 
 if TYPE_CHECKING:
     from graphopt.store.db import Database
@@ -36,11 +37,7 @@ def _database(data_dir: Path | None) -> Database:
         from graphopt.settings import Settings
         from graphopt.store.db import Database
     except ImportError as exc:
-        err.print(
-            f"[red]error\\[server_missing][/red]: the service is not installed "
-            f"({exc.name} is missing): pip install 'graphopt\\[server]'"
-        )
-        raise typer.Exit(exit_codes.ENGINE_MISSING) from None
+        server_missing(exc.name)
     settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
     settings.prepare()
     db = Database(settings.resolved_database_url)

@@ -13,7 +13,7 @@ import signal
 import sys
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -22,6 +22,15 @@ from graphopt.cli.console import err
 
 SHUTDOWN_GRACE_S = 5
 """How long open requests (event streams included) may delay a shutdown."""
+
+
+def server_missing(module: str | None) -> NoReturn:
+    """Exit with the message for a command that needs the ``server`` extra."""
+    err.print(
+        f"[red]error\\[server_missing][/red]: the service is not installed "
+        f"({module} is missing): pip install 'graphopt\\[server]'"
+    )
+    raise typer.Exit(exit_codes.ENGINE_MISSING)
 
 
 def auth_banner(settings: Any, keys_exist: bool) -> str:
@@ -91,11 +100,7 @@ def serve(
         from graphopt.jobs.supervisor import WorkerPool, exit_now
         from graphopt.store.api_keys import any_key
     except ImportError as exc:
-        err.print(
-            f"[red]error\\[server_missing][/red]: the service is not installed "
-            f"({exc.name} is missing): pip install 'graphopt\\[server]'"
-        )
-        raise typer.Exit(exit_codes.ENGINE_MISSING) from None
+        server_missing(exc.name)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings.prepare()
     confine_to_data_dir(settings)
@@ -142,11 +147,7 @@ def worker(
         (name for name in ("huey", "sqlalchemy", "onnxruntime") if find_spec(name) is None), None
     )
     if missing is not None:
-        err.print(
-            f"[red]error\\[server_missing][/red]: the service is not installed "
-            f"({missing} is missing): pip install 'graphopt\\[server]'"
-        )
-        raise typer.Exit(exit_codes.ENGINE_MISSING)
+        server_missing(missing)
     if data_dir is not None:
         os.environ["GRAPHOPT_DATA_DIR"] = str(data_dir)
     # Become `python -m graphopt.jobs.worker` (same pid): each job's sandboxed child re-runs
@@ -171,11 +172,7 @@ def db_upgrade(
         from graphopt.store import migrations
         from graphopt.store.db import Database
     except ImportError as exc:
-        err.print(
-            f"[red]error\\[server_missing][/red]: the service is not installed "
-            f"({exc.name} is missing): pip install 'graphopt\\[server]'"
-        )
-        raise typer.Exit(exit_codes.ENGINE_MISSING) from None
+        server_missing(exc.name)
     settings = Settings()
     settings.prepare()
     db = Database(settings.resolved_database_url)
