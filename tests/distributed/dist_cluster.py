@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from service_server import free_port, graphopt_command
+from service_server import answers_ready, free_port, graphopt_command
 
 # Short intervals: a lost worker is noticed in ~2 s, a lost queue message in ~1 s.
 FAST = {
@@ -79,11 +79,8 @@ class Cluster:
             for node, process in self.workers.items():
                 if process.poll() is not None:
                     raise RuntimeError(f"worker {node} exited early:\n{self.logs()}")
-            try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
+            if answers_ready(self.base_url):
+                return
             time.sleep(0.1)
         raise RuntimeError(f"the API did not become ready:\n{self.logs()}")
 

@@ -87,16 +87,21 @@ def _spawn(
         )
 
 
+def answers_ready(base_url: str) -> bool:
+    """Whether the server at ``base_url`` answers ``GET /readyz`` with 200 now."""
+    try:
+        return httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
 def _wait_ready(server: Server, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"graphopt serve exited early:\n{server.log.read_text()}")
-        try:
-            if httpx.get(f"{server.base_url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
+        if answers_ready(server.base_url):
+            return
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"graphopt serve did not become ready:\n{server.log.read_text()}")
