@@ -24,10 +24,12 @@ from graphopt.engine.selection import (
     LOSSLESS,
     ORIGINAL,
     Built,
+    Cost,
     Variant,
     base_variants,
     decide,
     select,
+    settled,
     sign_test_p,
 )
 
@@ -180,6 +182,63 @@ def test_an_injected_slower_candidate_is_not_chosen(tmp_path: Path) -> None:
     assert by_name["slow"].latency.runs == selection.rounds
     assert by_name["slow"].wins is not None and by_name["slow"].p_value is not None
     assert by_name[ORIGINAL].ratio == 1.0
+
+
+def test_timing_stops_once_the_verdict_is_settled(tmp_path: Path) -> None:
+    original = _gelu_mlp()
+    models = {ORIGINAL: original, "slow": _slow_equivalent(original)}
+
+    def build(variant: Variant) -> Built:
+        model = models[variant.name]
+        return Built(variant, model, True, _saved(model, tmp_path / variant.name / "m.onnx"))
+
+    roomy = FAST.model_copy(update={"max_seconds": 60.0, "max_runs": 200})
+    variants = [Variant(ORIGINAL), Variant("slow", "portable", "custom")]
+    outcome = select(
+        variants, build, random_feeds(original), SessionConfig(), roomy, primary="slow"
+    )
+    selection = outcome.selection
+    assert selection.chosen == ORIGINAL and selection.rounds is not None
+    # slower in every round is beyond doubt after min_runs rounds; a few noisy rounds may
+    # add some, but never the 200 the budget allows
+    assert roomy.min_runs <= selection.rounds < roomy.max_runs
+    assert selection.ms / 1000 < roomy.max_seconds
+
+
+def test_timing_is_skipped_when_it_cannot_fit_the_budget(tmp_path: Path) -> None:
+    model = _gelu_mlp()
+    variants = [Variant(ORIGINAL), Variant("portable", "portable", "default")]
+    paths = {v.name: _saved(model, tmp_path / v.name / "m.onnx") for v in variants}
+    paths["portable"].write_bytes(paths["portable"].read_bytes() + b" ")  # a distinct file
+
+    def build(variant: Variant) -> Built:
+        slow = Cost(load_s=30.0, run_s=2.0)  # what a very large model's build measures
+        return Built(variant, model, True, paths[variant.name], cost=slow)
+
+    outcome = select(
+        variants, build, random_feeds(model), SessionConfig(), FAST, primary="portable"
+    )
+    selection = outcome.selection
+    assert selection.status == "skipped" and outcome.chosen.variant.name == "portable"
+    assert "would take about 100 s" in selection.reason and "select.max_seconds" in selection.reason
+    assert [c.status for c in selection.candidates] == ["not_timed", "not_timed"]
+    assert selection.ms / 1000 < 1  # no session was loaded
+
+
+def test_settled_samples() -> None:
+    base = [1.0] * 9
+    nodes = {ORIGINAL: 100, "fast": 50, "big": 80, "small": 40, "same": 90}
+    fast = {ORIGINAL: base, "fast": [0.7] * 9}
+    assert settled(fast, 0.0025, nodes)  # 9 of 9 rounds: p = 0.00195
+    assert not settled({ORIGINAL: base[:8], "fast": [0.7] * 8}, 0.0025, nodes)  # p = 0.0039
+    # a candidate as fast as the original is undecided...
+    same = [0.9, 1.1] * 4 + [1.0]
+    assert not settled({ORIGINAL: base, "same": same}, 0.0025, nodes)
+    # ...but cannot change the verdict when the leader beats it beyond doubt and it is no
+    # smaller than the leader
+    assert settled({**fast, "same": same}, 0.0025, nodes)
+    assert not settled({**fast, "small": same}, 0.0025, nodes)  # fewer nodes: it may tie
+    assert settled({ORIGINAL: base, "slow": [1.5] * 9}, 0.0025, nodes | {"slow": 1})
 
 
 def test_identical_candidates_are_timed_once(tmp_path: Path) -> None:

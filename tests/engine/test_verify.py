@@ -404,6 +404,25 @@ def test_verifier_accepts_the_original_and_rejects_a_changed_model(tmp_path: Pat
     assert result.path is not None and not result.path.parent.exists()
 
 
+def test_checks_measure_what_timing_a_candidate_costs(tmp_path: Path) -> None:
+    model = _relu_model()
+    verifier = _verifier(model, tmp_path)
+    assert verifier.reference_run_s is not None and verifier.reference_run_s > 0
+    result = verifier.check(model.clone())
+    assert result.load_s is not None and result.load_s > 0  # at ORT_ENABLE_ALL
+    assert result.run_s is not None and result.run_s > 0
+
+
+def test_the_original_is_accepted_without_running_it_again(tmp_path: Path) -> None:
+    model = _relu_model()
+    verifier = _verifier(model, tmp_path, sets=2)
+    result = verifier.original_result(model.clone())
+    assert result.passed and result.compared and verifier.checks == 0
+    assert [(o.name, o.max_abs) for o in result.outputs] == [("y", 0.0)]
+    assert result.path is not None and ir.load(result.path).graph.node(0).op_type == "Relu"
+    assert result.run_s == verifier.reference_run_s and result.load_s is None
+
+
 def test_verifier_fails_a_candidate_onnxruntime_cannot_load(tmp_path: Path) -> None:
     model = _relu_model()
     verifier = _verifier(model, tmp_path)

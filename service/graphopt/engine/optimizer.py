@@ -67,7 +67,7 @@ from graphopt.engine.report import (
     Timings,
     Verification,
 )
-from graphopt.engine.selection import Built, Variant, base_variants, rule_text, select
+from graphopt.engine.selection import Built, Cost, Variant, base_variants, rule_text, select
 from graphopt.engine.shapes import check_input_shapes
 from graphopt.engine.verify.compare import DEFAULT_TOLERANCES
 from graphopt.engine.verify.inputs import InputSet
@@ -507,6 +507,7 @@ def _select(
             check.path if passed and check is not None else None,
             run=run,
             reason=failure,
+            cost=_timing_cost(check),
             state=(model, run, check, failure, own, pipe),
         )
 
@@ -519,11 +520,12 @@ def _select(
             return verified(variant, _Attempts(loaded.model, pipe, options, ignore_progress), pipe)
         if variant.pipeline is None:
             original = loaded.model.clone()
-            baseline = verifier.check(original)
+            baseline = verifier.original_result(original)
             pipe = Pipeline(name="original", steps=[])
             own = _Attempts(loaded.model, pipe, options, ignore_progress)
             state: _Chosen = (original, PipelineRun(), baseline, None, own, pipe)
-            return Built(variant, original, True, baseline.path, state=state)
+            cost = None if baseline.run_s is None else Cost(load_s=None, run_s=baseline.run_s)
+            return Built(variant, original, True, baseline.path, cost=cost, state=state)
         if variant.name == options.target and not variant.excluded:
             return verified(variant, attempts, pipeline)
         variant_options = options.model_copy(
@@ -548,6 +550,14 @@ def _select(
         if candidate is not outcome.chosen and check is not None:
             verifier.discard(check)
     return outcome.selection, outcome.chosen.state
+
+
+def _timing_cost(check: CheckResult | None) -> Cost | None:
+    """What timing a checked candidate costs: its ORT_ENABLE_ALL load, and one run as
+    verification timed it (an estimate: verification runs with its own session options)."""
+    if check is None or check.load_s is None or check.run_s is None:
+        return None
+    return Cost(load_s=check.load_s, run_s=check.run_s)
 
 
 def _dropped_outputs(model: ir.Model, keep: list[str]) -> frozenset[str]:

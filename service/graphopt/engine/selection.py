@@ -23,14 +23,20 @@ Contract of :func:`select`:
   and the original not faster in enough rounds for the same one-sided test) with fewer
   nodes than the original, the one with the fewest nodes is kept (an optimized graph that
   costs no measurable time); without one, the original itself;
-- budget: building stops once half of ``max_seconds`` is spent (or ``max_candidates`` are
-  built), but the original and the primary candidate are always built; timing gets the
-  rest of the budget, at least half of it, so selection adds about ``max_seconds`` to the
-  primary's own optimization (more when a build started in time runs long); rounds are as
-  many as that allows, between ``min_runs`` and ``max_runs``; when even ``min_runs``
-  rounds do not fit, the lowest-priority candidates are not timed (never fewer than the
-  original and one other). A model whose single run takes longer than the budget can
-  therefore overrun it by ``min_runs`` runs of two candidates;
+- budget: ``max_seconds`` bounds what selection adds to the primary's own optimization
+  (the primary's build is not counted). The original and the primary are always built.
+  Each distinct verified candidate gets its timing session as soon as it is built, and is
+  warmed up there, which measures its run. Another candidate is built only while less
+  than half the budget is spent and building it (as long as the longest build so far),
+  loading and warming it up, and ``min_runs`` rounds of every candidate still fit. Before
+  the first session is loaded, the cost of timing the original and the primary is
+  estimated from their builds (``Built.cost``); when it does not fit the rest of the
+  budget (at least half of it), timing is ``skipped`` and the primary is returned instead
+  of overrunning the budget. Rounds are as many as the rest allows, between ``min_runs``
+  and ``max_runs``, dropping the lowest-priority candidates (never fewer than two) when
+  ``min_runs`` rounds of all do not fit. They stop early once every candidate is faster or
+  slower than the original beyond doubt (the sign test at p <= (1 - confidence) / 20,
+  from ``min_runs`` rounds on): more rounds would not change which candidates beat it;
 - timing failures never fail the optimization: selection is then ``skipped`` and the
   primary candidate (the requested pipeline and target) is returned.
 """
@@ -83,11 +89,21 @@ class Variant:
     excluded: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class Cost:
+    """What the build measured of a candidate, in seconds: loading it at the timing
+    session's optimization level (None: not measured), and one run (an estimate)."""
+
+    load_s: float | None
+    run_s: float
+
+
 @dataclass
 class Built:
     """A built candidate. ``path``: its saved file, set only when it is verified.
 
-    ``state`` is the caller's own data (what the optimizer needs to report the candidate).
+    ``cost``: what its build measured, if anything. ``state`` is the caller's own data
+    (what the optimizer needs to report the candidate).
     """
 
     variant: Variant
@@ -96,6 +112,7 @@ class Built:
     path: Path | None
     run: PipelineRun = field(default_factory=PipelineRun)
     reason: str | None = None
+    cost: Cost | None = None
     state: Any = None
 
 
@@ -223,6 +240,102 @@ def decide(
     return Verdict(original, reason, True, wins, paired, p_values)
 
 
+def settled(
+    samples: dict[str, list[float]],
+    alpha: float,
+    nodes: dict[str, int],
+    original: str = ORIGINAL,
+) -> bool:
+    """Whether more rounds could not change the verdict, at the sign test's ``alpha``: every
+    candidate is faster or slower than the original beyond doubt, or the fastest of those
+    faster beyond doubt (the leader) is also faster beyond doubt than every other candidate
+    not slower than the original, none of which has fewer nodes than the leader."""
+    base = samples[original]
+    faster: list[str] = []
+    slower: list[str] = []
+    for name, values in samples.items():
+        if name == original:
+            continue
+        if _beats(values, base, alpha):
+            faster.append(name)
+        elif _beats(base, values, alpha):
+            slower.append(name)
+    if len(faster) + len(slower) == len(samples) - 1:
+        return True
+    if not faster:
+        return False
+    leader = min(faster, key=lambda name: statistics.median(samples[name]))
+    return all(
+        _beats(samples[leader], samples[name], alpha) and nodes[name] >= nodes[leader]
+        for name in samples
+        if name not in (original, leader, *slower)
+    )
+
+
+def _beats(values: list[float], others: list[float], alpha: float) -> bool:
+    """Whether ``values`` were lower than ``others`` in enough of the paired rounds (ties
+    left out) for the one-sided sign test at ``alpha``."""
+    pairs = [(v, o) for v, o in zip(values, others, strict=True) if v != o]
+    return sign_test_p(sum(v < o for v, o in pairs), len(pairs)) <= alpha
+
+
+class _TimingError(Exception):
+    """onnxruntime could not load or run a candidate in its timing session."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _Sessions:
+    """Open, warmed-up timing sessions of candidates, with what one run of each costs."""
+
+    def __init__(
+        self, feeds: dict[str, np.ndarray], session: SessionConfig, options: SelectOptions
+    ) -> None:
+        self.feeds = feeds
+        self.session = session
+        self.warmup = max(options.warmup, 1)
+        self.calls: dict[str, Callable[[], object]] = {}
+        self.run_s: dict[str, float] = {}
+        self.load_s = 0.0
+        """the longest session load so far"""
+
+    def open(self, name: str, path: Path) -> None:
+        """Load ``path`` and run it ``warmup`` times; the last run is its cost."""
+        try:
+            started = time.perf_counter()
+            call = bound_run(open_session(path, self.session), self.feeds)
+            self.load_s = max(self.load_s, time.perf_counter() - started)
+            for _ in range(self.warmup):
+                started = time.perf_counter()
+                call()
+                self.run_s[name] = time.perf_counter() - started
+        except Exception as exc:  # onnxruntime raises its own exception hierarchy
+            raise _TimingError(exc) from exc
+        self.calls[name] = call
+
+    def round_s(self) -> float:
+        """Seconds of one round of every open session."""
+        return sum(self.run_s[name] for name in self.calls)
+
+    def drop(self, name: str) -> None:
+        del self.calls[name]  # closes the session
+
+
+def _estimate(candidates: list[Built], options: SelectOptions) -> float | None:
+    """Seconds to load and time ``candidates`` for the warm-up and ``min_runs`` rounds, from
+    what their builds measured (an unmeasured load counts as the longest measured one);
+    None when a build measured nothing."""
+    costs = [b.cost for b in candidates]
+    if any(c is None for c in costs):
+        return None
+    measured = [c for c in costs if c is not None]
+    load = max((c.load_s for c in measured if c.load_s is not None), default=0.0)
+    rounds = max(options.warmup, 1) + options.min_runs
+    return sum((load if c.load_s is None else c.load_s) + rounds * c.run_s for c in measured)
+
+
 def _digest(path: Path) -> str:
     digest = hashlib.sha256(path.read_bytes())
     data = path.with_name(f"{path.name}.data")
@@ -267,44 +380,40 @@ def select(
     queue = list(variants)
     built: list[Built] = []
     entries: dict[str, SelectionCandidate] = {}
+    timed: dict[str, Built] = {}  # the distinct verified candidates, in priority order
+    seen: dict[str, str] = {}  # file digest -> the candidate timed for it
+    sessions = _Sessions(feeds, session, options)
+    primary_s = longest_s = 0.0
     expanded = False
-    while queue and len(built) < options.max_candidates:
-        variant = queue.pop(0)
-        late = time.perf_counter() - started > budget / 2
-        if built and late and variant.name != primary:  # the primary is always built
-            queue.insert(0, variant)
-            break
-        candidate = build(variant)
-        built.append(candidate)
-        if variant.name == primary and not expanded and options.drop_fusions:
-            expanded = True
-            queue += more_variants(candidate)
-    by_name = {b.variant.name: b for b in built}
-    fallback = by_name[primary]
+    skipped: str | None = None  # why timing is skipped
 
-    timed: dict[str, Built] = {}
-    seen: dict[str, str] = {}
-    for candidate in built:
+    def spent() -> float:
+        return time.perf_counter() - started - primary_s
+
+    def fits_another() -> bool:
+        """Whether building, loading and warming up one more candidate (costing as much
+        as the costliest so far), then ``min_runs`` rounds of all, fit the budget."""
+        if spent() > budget / 2:
+            return False
+        if not sessions.calls:
+            return True
+        run = max(sessions.run_s.values())
+        warm = sessions.load_s + sessions.warmup * run
+        projected = spent() + longest_s + warm + options.min_runs * (sessions.round_s() + run)
+        return projected <= budget
+
+    def admit(candidate: Built) -> None:
         name = candidate.variant.name
         if not candidate.verified or candidate.path is None:
             status = "failed" if candidate.reason else "unverified"
             entries[name] = _entry(candidate, status)
-            continue
+            return
         digest = _digest(candidate.path)
         if digest in seen:
             entries[name] = _entry(candidate, "not_timed", f"identical to {seen[digest]}")
-            continue
+            return
         seen[digest] = name
         timed[name] = candidate
-    for variant in queue:
-        entries[variant.name] = SelectionCandidate(
-            name=variant.name,
-            target=variant.target,
-            excluded=sorted(variant.excluded),
-            status="not_timed",
-            reason="not built: max_candidates or half the time budget reached",
-            verified=False,
-        )
 
     def finish(status: str, reason: str, chosen: Built, nothing: bool, **extra: Any) -> Outcome:
         ordered = [entries[b.variant.name] for b in built] + [entries[v.name] for v in queue]
@@ -322,31 +431,83 @@ def select(
         )
         return Outcome(selection, chosen, built)
 
+    try:
+        while queue and len(built) < options.max_candidates:
+            names = {b.variant.name for b in built}
+            both = ORIGINAL in names and primary in names  # always built, and first
+            if both and (skipped is not None or not fits_another()):
+                break
+            variant = queue.pop(0)
+            building = time.perf_counter()
+            candidate = build(variant)
+            took = time.perf_counter() - building
+            if variant.name == primary:
+                primary_s = took
+            elif variant.name != ORIGINAL:
+                longest_s = max(longest_s, took)
+            built.append(candidate)
+            admit(candidate)
+            if variant.name == primary and not expanded and options.drop_fusions:
+                expanded = True
+                queue += more_variants(candidate)
+            if not sessions.calls and len(timed) > 1:  # before the first session is loaded
+                skipped = _too_slow(
+                    list(timed.values()), options, max(budget - spent(), budget / 2)
+                )
+            if skipped is None and len(timed) > 1:
+                for name, ready in timed.items():
+                    if name not in sessions.calls:
+                        assert ready.path is not None
+                        sessions.open(name, ready.path)
+    except _TimingError as failure:
+        skipped = f"timing failed: {failure.cause}"
+    for variant in queue:
+        entries[variant.name] = SelectionCandidate(
+            name=variant.name,
+            target=variant.target,
+            excluded=sorted(variant.excluded),
+            status="not_timed",
+            reason="not built: max_candidates reached, or timing it would not fit the budget",
+            verified=False,
+        )
+    fallback = next(b for b in built if b.variant.name == primary)
+    if skipped is not None:
+        for name, candidate in timed.items():
+            entries[name] = _entry(candidate, "not_timed", skipped)
+        sessions.calls.clear()
+        return finish("skipped", skipped, fallback, False)
     if ORIGINAL not in timed or len(timed) < 2:
+        sessions.calls.clear()
         for name, candidate in timed.items():
             entries[name] = _entry(candidate, "not_timed", "nothing to compare with")
         only = next(iter(timed.values()), fallback)
-        return finish(
-            "done", "only one distinct verified candidate", only, only is by_name.get(ORIGINAL)
-        )
-    calls: dict[str, Callable[[], object]] = {}
+        nothing = only.variant.name == ORIGINAL
+        return finish("done", "only one distinct verified candidate", only, nothing)
+    left = budget - spent()
+    for name in reversed(list(timed)):
+        if len(sessions.calls) <= 2 or options.min_runs * sessions.round_s() <= left:
+            break
+        sessions.drop(name)
+        entries[name] = _entry(timed.pop(name), "not_timed", "did not fit the time budget")
+    fitting = int(left / (sessions.round_s() or 1e-6)) if left > 0 else 0
+    rounds = min(options.max_runs, max(options.min_runs, fitting))
+    alpha = (1 - options.confidence) / 20
+    nodes = {name: _node_count(timed[name].model) for name in timed}
     try:
-        for name, candidate in timed.items():
-            assert candidate.path is not None
-            calls[name] = bound_run(open_session(candidate.path, session), feeds)
-        left = max(budget - (time.perf_counter() - started), budget / 2)
-        rounds, warmup = _fit(calls, timed, options, left)
-        samples = interleaved_samples(calls, warmup=0, rounds=rounds)
+        samples = interleaved_samples(
+            sessions.calls,
+            warmup=0,
+            rounds=rounds,
+            stop=lambda done: (
+                len(done[ORIGINAL]) >= options.min_runs and settled(done, alpha, nodes)
+            ),
+        )
     except Exception as exc:  # onnxruntime raises its own exception hierarchy
         for name, candidate in timed.items():
             entries[name] = _entry(candidate, "not_timed", f"timing failed: {exc}")
         return finish("skipped", f"timing failed: {exc}", fallback, False)
     finally:
-        calls.clear()  # closes the sessions
-    for name in list(timed):
-        if name not in samples:
-            entries[name] = _entry(timed.pop(name), "not_timed", "did not fit the time budget")
-    nodes = {name: _node_count(timed[name].model) for name in samples}
+        sessions.calls.clear()  # closes the sessions
     verdict = decide(samples, options.confidence, tie=options.tie, nodes=nodes)
     base_median = statistics.median(samples[ORIGINAL])
     for name, candidate in timed.items():
@@ -368,32 +529,21 @@ def select(
         verdict.reason,
         timed[verdict.chosen],
         verdict.nothing_helped,
-        warmup=warmup,
-        rounds=rounds,
+        warmup=sessions.warmup,
+        rounds=len(samples[ORIGINAL]),
     )
 
 
-def _fit(
-    calls: dict[str, Callable[[], object]],
-    timed: dict[str, Built],
-    options: SelectOptions,
-    remaining_s: float,
-) -> tuple[int, int]:
-    """Warm up, then the number of rounds that fits ``remaining_s``; drops from ``calls`` the
-    lowest-priority candidates when even ``min_runs`` rounds would not fit."""
-    cost = {name: 0.0 for name in calls}
-    for _ in range(max(options.warmup, 1)):
-        for name, call in calls.items():
-            started = time.perf_counter()
-            call()
-            cost[name] = time.perf_counter() - started
-    remaining_s -= sum(cost.values()) * max(options.warmup, 1)
-    names = list(calls)
-    while len(names) > 2 and options.min_runs * sum(cost[n] for n in names) > remaining_s:
-        names.pop()
-    for name in list(calls):
-        if name not in names:
-            del calls[name]
-    per_round = sum(cost[n] for n in names) or 1e-6
-    rounds = int(remaining_s / per_round) if remaining_s > 0 else 0
-    return min(options.max_runs, max(options.min_runs, rounds)), max(options.warmup, 1)
+def _too_slow(candidates: list[Built], options: SelectOptions, left_s: float) -> str | None:
+    """Why timing ``candidates`` (the original and the primary) is skipped: when their
+    builds' estimate of loading and timing them does not fit ``left_s``."""
+    needed = _estimate(candidates, options)
+    if needed is None or needed <= left_s:
+        return None
+    names = " and ".join(b.variant.name for b in candidates)
+    rounds = max(options.warmup, 1) + options.min_runs
+    return (
+        f"timing {names} would take about {needed:.3g} s (loading each and {rounds} rounds), "
+        f"over the {left_s:.3g} s left of the {options.max_seconds:.3g} s budget "
+        "(select.max_seconds)"
+    )

@@ -61,9 +61,17 @@ def time_interleaved(
 
 
 def interleaved_samples(
-    candidates: dict[str, Callable[[], object]], *, warmup: int, rounds: int
+    candidates: dict[str, Callable[[], object]],
+    *,
+    warmup: int,
+    rounds: int,
+    stop: Callable[[dict[str, list[float]]], bool] | None = None,
 ) -> dict[str, list[float]]:
-    """The raw latencies (ms) of :func:`time_interleaved`: ``samples[name][r]`` is round r's."""
+    """The raw latencies (ms) of :func:`time_interleaved`: ``samples[name][r]`` is round r's.
+
+    ``stop``, when given, is asked after every round whether the samples so far suffice;
+    it ends the timing before ``rounds`` when it answers True.
+    """
     names = list(candidates)
     for _ in range(warmup):
         for name in names:
@@ -75,4 +83,6 @@ def interleaved_samples(
             started = time.perf_counter()
             candidates[name]()
             samples[name].append((time.perf_counter() - started) * 1000)
+        if stop is not None and stop(samples):
+            break
     return samples

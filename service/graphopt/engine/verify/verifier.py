@@ -20,6 +20,7 @@ run fails the check.
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -48,13 +49,20 @@ from graphopt.engine.verify.runner import SessionError, run_session, start_sessi
 
 @dataclass
 class CheckResult:
-    """The outcome of one candidate check; ``path`` is where the candidate was saved."""
+    """The outcome of one candidate check; ``path`` is where the candidate was saved.
+
+    ``load_s``: seconds onnxruntime took to load the candidate at ORT_ENABLE_ALL (None when
+    not measured); ``run_s``: seconds of one run at the comparison session's settings, the
+    mean over the input sets (None when it did not run).
+    """
 
     passed: bool
     outputs: list[OutputComparison] = field(default_factory=list)
     error: str | None = None
     path: Path | None = None
     compared: bool = True
+    load_s: float | None = None
+    run_s: float | None = None
 
 
 class Verifier:
@@ -79,6 +87,7 @@ class Verifier:
         self.unavailable: str | None = None
         self.inputs: list[InputSet] = []
         self.reference: list[dict[str, np.ndarray]] = []
+        self.reference_run_s: float | None = None
         self.inputs_used: InputsUsed | None = None
         self.shape_only = nondeterministic_outputs(original)
         if original_path is None:
@@ -118,7 +127,7 @@ class Verifier:
     def _run_reference(self, session: ort.InferenceSession) -> bool:
         """Run the original on the inputs; on failure set ``unavailable`` and return False."""
         try:
-            self.reference = [run_session(session, feeds) for feeds in self.inputs]
+            self.reference, self.reference_run_s = _timed_runs(session, self.inputs)
         except SessionError as exc:
             self.unavailable = f"onnxruntime cannot run the original model on these inputs: {exc}"
             return False
@@ -131,34 +140,48 @@ class Verifier:
         self.checks += 1
         path = self.workdir / f"candidate-{self.checks}" / self.model_name
         save_model(candidate, path)
+        same_level = (
+            self.options.session.graph_optimization_level == _FULL_LEVEL.graph_optimization_level
+        )
         try:
-            results = self._run_candidate(path)
+            started = time.perf_counter()
+            session = start_session(path, self.options.session)
+            load_s = time.perf_counter() - started if same_level else None
+            results, run_s = (
+                _timed_runs(session, self.inputs) if self.unavailable is None else (None, None)
+            )
+            del session
         except SessionError as exc:
             error = f"onnxruntime cannot load or run the optimized model: {exc}"
             return CheckResult(False, error=error, path=path)
-        # after the comparison session is gone: a large model is loaded once at a time
-        failure = self._full_level_failure(path)
-        if failure is not None:
-            error = f"onnxruntime cannot load the optimized model at ORT_ENABLE_ALL: {failure}"
-            return CheckResult(False, error=error, path=path)
+        if not same_level:
+            # after the comparison session is gone: a large model is loaded once at a time
+            started = time.perf_counter()
+            failure = self._full_level_failure(path)
+            load_s = time.perf_counter() - started
+            if failure is not None:
+                error = f"onnxruntime cannot load the optimized model at ORT_ENABLE_ALL: {failure}"
+                return CheckResult(False, error=error, path=path)
         if results is None:
-            return CheckResult(True, path=path, compared=False)
+            return CheckResult(True, path=path, compared=False, load_s=load_s)
         outputs = self._compare(results)
-        return CheckResult(all(o.passed for o in outputs), outputs, path=path)
+        passed = all(o.passed for o in outputs)
+        return CheckResult(passed, outputs, path=path, load_s=load_s, run_s=run_s)
 
-    def _run_candidate(self, path: Path) -> list[dict[str, np.ndarray]] | None:
-        """The candidate's outputs on every input set (None: load only, nothing to compare)."""
-        session = start_session(path, self.options.session)
-        if self.unavailable is not None:
-            return None
-        return [run_session(session, feeds) for feeds in self.inputs]
+    def original_result(self, original: ir.Model) -> CheckResult:
+        """The original as a passed candidate, saved like the others but not run again: its
+        outputs are the reference itself (``run_s`` is the reference run's)."""
+        assert self.loadable and self.unavailable is None
+        path = self.workdir / "original-candidate" / self.model_name
+        save_model(original, path)
+        return CheckResult(
+            True, self._compare(self.reference), path=path, run_s=self.reference_run_s
+        )
 
     def _full_level_failure(self, path: Path) -> str | None:
         """Why the candidate at ``path`` does not load at ORT_ENABLE_ALL when the original
         does (None: it loads, or the original does not either). The original is only tried
         after a candidate failed: on large graphs that load costs as much as the rest."""
-        if self.options.session.graph_optimization_level == _FULL_LEVEL.graph_optimization_level:
-            return None  # the comparison session already loaded it at that level
         try:
             start_session(path, _FULL_LEVEL)
         except SessionError as exc:
@@ -196,6 +219,15 @@ class Verifier:
 
 
 _FULL_LEVEL = SessionConfig()  # one thread, ORT_ENABLE_ALL: onnxruntime's default level
+
+
+def _timed_runs(
+    session: ort.InferenceSession, inputs: list[InputSet]
+) -> tuple[list[dict[str, np.ndarray]], float]:
+    """The outputs on every input set, and the mean seconds of one run."""
+    started = time.perf_counter()
+    results = [run_session(session, feeds) for feeds in inputs]
+    return results, (time.perf_counter() - started) / max(len(inputs), 1)
 
 
 def _loads(path: Path, config: SessionConfig) -> bool:
