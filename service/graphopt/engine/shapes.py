@@ -159,13 +159,20 @@ def _static(shape: ir.Shape | None) -> bool:
     return shape is not None and all(isinstance(d, int) and d >= 0 for d in shape.dims)
 
 
+def all_values(model: ir.Model) -> Iterator[ir.Value]:
+    """Every value of the model's graphs (main graph and subgraphs)."""
+    for graph in model.graphs():
+        yield from ir.convenience.create_value_mapping(graph).values()
+
+
 def known_shape_count(model: ir.Model) -> int:
     """How many values of the model's graphs carry a fully static shape."""
-    return sum(
-        _static(value.shape)
-        for graph in model.graphs()
-        for value in ir.convenience.create_value_mapping(graph).values()
-    )
+    return sum(_static(value.shape) for value in all_values(model))
+
+
+def fully_known(value: ir.Value) -> bool:
+    """Whether ``value`` has a type and a fully static shape: inference cannot add to it."""
+    return value.type is not None and _static(value.shape)
 
 
 def infer_shapes(model: ir.Model, *, data_prop: bool = True) -> tuple[int, list[str]]:

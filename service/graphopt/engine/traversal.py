@@ -38,7 +38,7 @@ def graph_bodies(model: ir.Model) -> Iterator[GraphBody]:
 
 def _with_nested(graph: ir.Graph) -> Iterator[ir.Graph]:
     yield graph
-    for node in list(graph):
+    for node in [node for node in graph if node.attributes]:  # the rest hold no graph
         for sub in subgraphs_of(node):
             yield from _with_nested(sub)
 
@@ -69,7 +69,8 @@ def body_tensors(body: GraphBody) -> Iterator[ir.TensorProtocol]:
             if value.const_value is not None:
                 yield value.const_value
     for node in body:
-        yield from tensor_attributes(node)
+        if node.attributes:  # most nodes have none: no iterator to build
+            yield from tensor_attributes(node)
 
 
 def all_tensors(model: ir.Model) -> Iterator[ir.TensorProtocol]:

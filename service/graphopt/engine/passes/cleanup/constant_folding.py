@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import onnx_ir as ir
-from onnxscript.optimizer import fold_constants_ir
+from onnxscript.optimizer._constant_folding import FoldConstantsPass
 from pydantic import Field
 
 from graphopt.engine.passes.base import ModelPass, NoOptions, PassContext, PassFamily, PassOutcome
@@ -77,16 +77,30 @@ class ConstantFolding(ModelPass):
             )
             return True if options.fold_constant_of_shape or small else None
 
-        result = fold_constants_ir(
-            model,
-            onnx_shape_inference=options.node_shape_inference,
+        folder = _Folder(
+            shape_inference=options.node_shape_inference,
             input_size_limit=options.input_size_limit,
             output_size_limit=options.output_size_limit,
             should_fold=should_fold,
         )
+        result = folder(model)
         if result.modified:
             _make_contiguous(model)
         return PassOutcome(changed=result.modified)
+
+
+class _Folder(FoldConstantsPass):
+    """onnxscript's folder, without its node-by-node shape inference where that cannot add
+    anything: at a node whose outputs all have a type and a static shape already."""
+
+    def _do_inference(self, node: ir.Node) -> None:
+        if all(_known(output) for output in node.outputs):
+            return
+        super()._do_inference(node)
+
+
+def _known(value: ir.Value) -> bool:
+    return value.type is not None and value.shape is not None and value.shape.is_static()
 
 
 def _make_contiguous(model: ir.Model) -> None:

@@ -51,7 +51,8 @@ class RuleFusionPass(GraphPass):
         """The rules that apply at default-domain ``opset`` for ``target`` (maybe none)."""
 
     def start(self, model: ir.Model, ctx: PassContext) -> PassOutcome:
-        self._names = _used_names(model)
+        self._model = model
+        self._names: set[str] | None = None  # read when a rewrite first needs a fresh name
         self._counter = itertools.count()
         self._applied = 0
         return PassOutcome()
@@ -109,6 +110,8 @@ class RuleFusionPass(GraphPass):
         return nodes
 
     def _fresh(self, hint: str) -> str:
+        if self._names is None:
+            self._names = _used_names(self._model)
         name = hint
         while name in self._names:
             name = f"{hint}_{next(self._counter)}"
