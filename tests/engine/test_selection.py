@@ -22,9 +22,11 @@ from graphopt.engine.options import VerifyOptions
 from graphopt.engine.profiling.session_config import SessionConfig
 from graphopt.engine.selection import (
     LOSSLESS,
+    MAX_REPEATS,
     ORIGINAL,
     Built,
     Cost,
+    TimingSessions,
     Variant,
     base_variants,
     decide,
@@ -223,6 +225,15 @@ def test_timing_is_skipped_when_it_cannot_fit_the_budget(tmp_path: Path) -> None
     assert "would take about 100 s" in selection.reason and "select.max_seconds" in selection.reason
     assert [c.status for c in selection.candidates] == ["not_timed", "not_timed"]
     assert selection.ms / 1000 < 1  # no session was loaded
+
+
+def test_fast_models_are_timed_in_samples_of_several_runs(tmp_path: Path) -> None:
+    model = _gelu_mlp()  # tens of microseconds a run
+    sessions = TimingSessions(random_feeds(model), SessionConfig(), FAST)
+    sessions.open(ORIGINAL, _saved(model, tmp_path / "m.onnx"))
+    assert sessions.repeats is not None and 1 < sessions.repeats <= MAX_REPEATS
+    sessions.open("again", _saved(model, tmp_path / "again.onnx"))
+    assert sessions.repeats > 1 and set(sessions.calls) == {ORIGINAL, "again"}
 
 
 def test_settled_samples() -> None:

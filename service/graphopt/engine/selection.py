@@ -287,8 +287,18 @@ class _TimingError(Exception):
         self.cause = cause
 
 
-class _Sessions:
-    """Open, warmed-up timing sessions of candidates, with what one run of each costs."""
+MIN_SAMPLE_S = 0.002
+"""A timed sample lasts at least this long: a faster model is run several times per sample,
+since single sub-millisecond runs are mostly timer and scheduling noise."""
+MAX_REPEATS = 100
+
+
+class TimingSessions:
+    """Open, warmed-up timing sessions of candidates, with what one sample of each costs.
+
+    A sample is ``repeats`` back-to-back runs, the same number for every candidate, set
+    from the first candidate's run so that a sample lasts at least ``MIN_SAMPLE_S``.
+    """
 
     def __init__(
         self, feeds: dict[str, np.ndarray], session: SessionConfig, options: SelectOptions
@@ -300,20 +310,24 @@ class _Sessions:
         self.run_s: dict[str, float] = {}
         self.load_s = 0.0
         """the longest session load so far"""
+        self.repeats: int | None = None
 
     def open(self, name: str, path: Path) -> None:
-        """Load ``path`` and run it ``warmup`` times; the last run is its cost."""
+        """Load ``path`` and run it ``warmup`` times; the last run sets its sample's cost."""
         try:
             started = time.perf_counter()
-            call = bound_run(open_session(path, self.session), self.feeds)
+            run = bound_run(open_session(path, self.session), self.feeds)
             self.load_s = max(self.load_s, time.perf_counter() - started)
             for _ in range(self.warmup):
                 started = time.perf_counter()
-                call()
-                self.run_s[name] = time.perf_counter() - started
+                run()
+                single = time.perf_counter() - started
         except Exception as exc:  # onnxruntime raises its own exception hierarchy
             raise _TimingError(exc) from exc
-        self.calls[name] = call
+        if self.repeats is None:
+            self.repeats = min(MAX_REPEATS, max(1, math.ceil(MIN_SAMPLE_S / max(single, 1e-9))))
+        self.run_s[name] = single * self.repeats
+        self.calls[name] = run if self.repeats == 1 else _repeated(run, self.repeats)
 
     def round_s(self) -> float:
         """Seconds of one round of every open session."""
@@ -321,6 +335,14 @@ class _Sessions:
 
     def drop(self, name: str) -> None:
         del self.calls[name]  # closes the session
+
+
+def _repeated(run: Callable[[], object], times: int) -> Callable[[], None]:
+    def sample() -> None:
+        for _ in range(times):
+            run()
+
+    return sample
 
 
 def _estimate(candidates: list[Built], options: SelectOptions) -> float | None:
@@ -382,7 +404,7 @@ def select(
     entries: dict[str, SelectionCandidate] = {}
     timed: dict[str, Built] = {}  # the distinct verified candidates, in priority order
     seen: dict[str, str] = {}  # file digest -> the candidate timed for it
-    sessions = _Sessions(feeds, session, options)
+    sessions = TimingSessions(feeds, session, options)
     primary_s = longest_s = 0.0
     expanded = False
     skipped: str | None = None  # why timing is skipped
@@ -397,8 +419,8 @@ def select(
             return False
         if not sessions.calls:
             return True
-        run = max(sessions.run_s.values())
-        warm = sessions.load_s + sessions.warmup * run
+        run = max(sessions.run_s.values())  # one sample
+        warm = sessions.load_s + sessions.warmup * run / (sessions.repeats or 1)
         projected = spent() + longest_s + warm + options.min_runs * (sessions.round_s() + run)
         return projected <= budget
 
@@ -508,6 +530,8 @@ def select(
         return finish("skipped", f"timing failed: {exc}", fallback, False)
     finally:
         sessions.calls.clear()  # closes the sessions
+    per_run = sessions.repeats or 1
+    samples = {name: [ms / per_run for ms in values] for name, values in samples.items()}
     verdict = decide(samples, options.confidence, tie=options.tie, nodes=nodes)
     base_median = statistics.median(samples[ORIGINAL])
     for name, candidate in timed.items():
