@@ -4,10 +4,14 @@
   inference and pinning, then a fixed-point clean-up (constant
   folding, no-op and dead-code elimination, CSE), constant lifting and initializer
   deduplication, and a final shape inference so the output carries full annotations.
+  Constant folding materializes ConstantOfShape fills up to its output cap (1M elements):
+  a fill that stands for a weight becomes that weight, as in any exported model, so the
+  fusions that need constant weights (BatchNormalization into Conv...) can act; the file
+  grows by the fills' size.
 - ``default``: the lossless pipeline, then a fixed-point group of the fusion passes (with
   no-op and dead-code elimination), initializer deduplication and a final shape inference.
-- ``aggressive``: ``default`` with larger folding caps and ConstantOfShape materialized:
-  fewer nodes, possibly a larger file.
+- ``aggressive``: ``default`` with a 16x larger folding output cap (16M elements): larger
+  fills and folded results are stored too. Fewer nodes, possibly a much larger file.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from graphopt.engine.passes.pipeline import Pipeline, fixed_point, step
 
 
 def _cleanup(**folding: object) -> list:
+    folding = {"fold_constant_of_shape": True, **folding}
     return [
         step("initializer_inputs"),
         step("shape_inference"),
@@ -72,7 +77,7 @@ PRESETS: dict[str, Pipeline] = {
     "aggressive": Pipeline(
         name="aggressive",
         steps=[
-            *_cleanup(fold_constant_of_shape=True, output_size_limit=1 << 24),
+            *_cleanup(output_size_limit=1 << 24),
             *_fusion(),
         ],
     ),
