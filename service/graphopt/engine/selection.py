@@ -34,9 +34,10 @@ Contract of :func:`select`:
   budget (at least half of it), timing is ``skipped`` and the primary is returned instead
   of overrunning the budget. Rounds are as many as the rest allows, between ``min_runs``
   and ``max_runs``, dropping the lowest-priority candidates (never fewer than two) when
-  ``min_runs`` rounds of all do not fit. They stop early once every candidate is faster or
-  slower than the original beyond doubt (the sign test at p <= (1 - confidence) / 20,
-  from ``min_runs`` rounds on): more rounds would not change which candidates beat it;
+  ``min_runs`` rounds of all do not fit. From ``min_runs`` rounds on they stop early once
+  the verdict is settled (:func:`settled`, with the sign test at p <= (1 - confidence) /
+  20). A sample is several back-to-back runs on a sub-millisecond model
+  (:class:`TimingSessions`); latencies are reported per run;
 - timing failures never fail the optimization: selection is then ``skipped`` and the
   primary candidate (the requested pipeline and target) is returned.
 """

@@ -140,21 +140,12 @@ class Verifier:
         self.checks += 1
         path = self.workdir / f"candidate-{self.checks}" / self.model_name
         save_model(candidate, path)
-        same_level = (
-            self.options.session.graph_optimization_level == _FULL_LEVEL.graph_optimization_level
-        )
         try:
-            started = time.perf_counter()
-            session = start_session(path, self.options.session)
-            load_s = time.perf_counter() - started if same_level else None
-            results, run_s = (
-                _timed_runs(session, self.inputs) if self.unavailable is None else (None, None)
-            )
-            del session
+            results, run_s, load_s = self._run_candidate(path)
         except SessionError as exc:
             error = f"onnxruntime cannot load or run the optimized model: {exc}"
             return CheckResult(False, error=error, path=path)
-        if not same_level:
+        if load_s is None:
             # after the comparison session is gone: a large model is loaded once at a time
             started = time.perf_counter()
             failure = self._full_level_failure(path)
@@ -167,6 +158,22 @@ class Verifier:
         outputs = self._compare(results)
         passed = all(o.passed for o in outputs)
         return CheckResult(passed, outputs, path=path, load_s=load_s, run_s=run_s)
+
+    def _run_candidate(
+        self, path: Path
+    ) -> tuple[list[dict[str, np.ndarray]] | None, float | None, float | None]:
+        """The candidate's outputs on every input set (None: load only, nothing to compare),
+        the mean seconds of one run, and the seconds its session took to load when the
+        comparison runs at ORT_ENABLE_ALL (None otherwise)."""
+        started = time.perf_counter()
+        session = start_session(path, self.options.session)
+        load_s: float | None = time.perf_counter() - started
+        if self.options.session.graph_optimization_level != _FULL_LEVEL.graph_optimization_level:
+            load_s = None
+        if self.unavailable is not None:
+            return None, None, load_s
+        results, run_s = _timed_runs(session, self.inputs)
+        return results, run_s, load_s
 
     def original_result(self, original: ir.Model) -> CheckResult:
         """The original as a passed candidate, saved like the others but not run again: its
