@@ -50,6 +50,7 @@ FUSION_PASSES = (
     "fuse_transposes",
     "fuse_reshapes",
     "fuse_slices",
+    "fuse_slice_split",
     "fuse_casts",
     "fuse_layer_normalization",
     "fuse_rms_normalization",

@@ -20,6 +20,7 @@ from graphopt.engine.passes.fusion import (
     reshape_chains,
     rms_normalization,
     slice_chains,
+    slice_split,
     transpose_merging,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "reshape_chains",
     "rms_normalization",
     "slice_chains",
+    "slice_split",
     "transpose_merging",
 ]

@@ -51,9 +51,7 @@ class RuleFusionPass(GraphPass):
         """The rules that apply at default-domain ``opset`` for ``target`` (maybe none)."""
 
     def start(self, model: ir.Model, ctx: PassContext) -> PassOutcome:
-        self._model = model
-        self._names: set[str] | None = None  # read when a rewrite first needs a fresh name
-        self._counter = itertools.count()
+        self._fresh = FreshNames(model)
         self._applied = 0
         return PassOutcome()
 
@@ -71,7 +69,7 @@ class RuleFusionPass(GraphPass):
                 delta = rule.try_rewrite(model, body, node)
                 if delta is None:
                     continue
-                new_nodes = self._place_constants(body, delta.new_initializers)
+                new_nodes = place_constants(body, delta.new_initializers, self._fresh)
                 new_nodes.extend(delta.new_nodes)
                 ir.convenience.replace_nodes_and_values(
                     body,
@@ -91,32 +89,6 @@ class RuleFusionPass(GraphPass):
         if self._applied:
             ir_common.NameFixPass()(model)
         return PassOutcome()
-
-    def _place_constants(self, body: GraphBody, values: Sequence[ir.Value]) -> list[ir.Node]:
-        """Register new constants in ``body``; return Constant nodes to insert (functions)."""
-        nodes: list[ir.Node] = []
-        for value in values:
-            value.name = self._fresh(value.name or "fused")
-            if isinstance(body, ir.Graph):
-                body.register_initializer(value)
-                continue
-            assert value.const_value is not None
-            constant = ir.node("Constant", [], {"value": value.const_value})
-            constant.outputs[0].name = value.name
-            constant.outputs[0].type = value.type
-            constant.outputs[0].shape = value.shape
-            value.replace_all_uses_with(constant.outputs[0])
-            nodes.append(constant)
-        return nodes
-
-    def _fresh(self, hint: str) -> str:
-        if self._names is None:
-            self._names = _used_names(self._model)
-        name = hint
-        while name in self._names:
-            name = f"{hint}_{next(self._counter)}"
-        self._names.add(name)
-        return name
 
 
 class _RuleIndex:
@@ -187,6 +159,49 @@ def _required_op_types(rule: RewriteRule) -> frozenset[str]:
             found.add(op_type)
         stack.extend(v.producer() for v in node.inputs if v is not None and v.producer())
     return frozenset(found)
+
+
+def place_constants(
+    body: GraphBody, values: Sequence[ir.Value], fresh: FreshNames
+) -> list[ir.Node]:
+    """Name new constants freshly and register them in ``body``: as initializers in a
+    graph; in a function, which has none, return the Constant nodes to insert instead."""
+    nodes: list[ir.Node] = []
+    for value in values:
+        value.name = fresh(value.name or "fused")
+        if isinstance(body, ir.Graph):
+            body.register_initializer(value)
+            continue
+        assert value.const_value is not None
+        constant = ir.node("Constant", [], {"value": value.const_value})
+        constant.outputs[0].name = value.name
+        constant.outputs[0].type = value.type
+        constant.outputs[0].shape = value.shape
+        value.replace_all_uses_with(constant.outputs[0])
+        nodes.append(constant)
+    return nodes
+
+
+class FreshNames:
+    """Names no value of the model has yet: ``fresh(hint)`` is ``hint``, or ``hint_N``.
+
+    The model's names are read when the first name is asked for (most pass runs rewrite
+    nothing); the names handed out are remembered.
+    """
+
+    def __init__(self, model: ir.Model) -> None:
+        self._model = model
+        self._names: set[str] | None = None
+        self._counter = itertools.count()
+
+    def __call__(self, hint: str) -> str:
+        if self._names is None:
+            self._names = _used_names(self._model)
+        name = hint
+        while name in self._names:
+            name = f"{hint}_{next(self._counter)}"
+        self._names.add(name)
+        return name
 
 
 def _used_names(model: ir.Model) -> set[str]:
