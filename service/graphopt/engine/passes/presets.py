@@ -46,6 +46,7 @@ FUSION_PASSES = (
     "fuse_constant_chains",
     "fuse_conv_affine",
     "fuse_conv_input_affine",
+    "fuse_sibling_matmuls",
     "fuse_matmul_add",
     "fuse_transposes",
     "fuse_reshapes",

@@ -40,20 +40,31 @@ ONNXRUNTIME = "onnxruntime"
 MS_DOMAIN = "com.microsoft"
 
 
-class RuleFusionPass(GraphPass):
-    """Base of fusion passes written as onnxscript rewrite rules (see module docstring)."""
+class FusionGraphPass(GraphPass):
+    """Base of fusion passes that add nodes and constants: ``self._fresh`` names new
+    constants; a run that counted an application in ``self._applied`` ends with onnx-ir's
+    ``NameFixPass``, which names the values the new nodes left unnamed."""
 
     family = PassFamily.FUSION
     lossless = True
-
-    @abc.abstractmethod
-    def rules(self, opset: int, target: str) -> Sequence[RewriteRule]:
-        """The rules that apply at default-domain ``opset`` for ``target`` (maybe none)."""
 
     def start(self, model: ir.Model, ctx: PassContext) -> PassOutcome:
         self._fresh = FreshNames(model)
         self._applied = 0
         return PassOutcome()
+
+    def finish(self, model: ir.Model, ctx: PassContext) -> PassOutcome:
+        if self._applied:
+            ir_common.NameFixPass()(model)
+        return PassOutcome()
+
+
+class RuleFusionPass(FusionGraphPass):
+    """Base of fusion passes written as onnxscript rewrite rules (see module docstring)."""
+
+    @abc.abstractmethod
+    def rules(self, opset: int, target: str) -> Sequence[RewriteRule]:
+        """The rules that apply at default-domain ``opset`` for ``target`` (maybe none)."""
 
     def run_on_body(self, body: GraphBody, model: ir.Model, ctx: PassContext) -> PassOutcome:
         outcome = PassOutcome()
@@ -180,6 +191,15 @@ def place_constants(
         value.replace_all_uses_with(constant.outputs[0])
         nodes.append(constant)
     return nodes
+
+
+def new_constant(hint: str, array: np.ndarray) -> ir.Value:
+    """A typed and shaped value holding ``array``, for :func:`place_constants` to name and
+    register."""
+    value = ir.Value(name=hint, const_value=tensor(array))
+    value.type = ir.TensorType(ir.DataType.from_numpy(array.dtype))
+    value.shape = ir.Shape(array.shape)
+    return value
 
 
 class FreshNames:

@@ -6,13 +6,12 @@ from collections import defaultdict
 
 import numpy as np
 import onnx_ir as ir
-import onnx_ir.passes.common as ir_common
 
 from graphopt.engine import traversal
-from graphopt.engine.passes.base import GraphPass, PassContext, PassFamily, PassOutcome
+from graphopt.engine.passes.base import PassContext, PassOutcome
 from graphopt.engine.passes.constants import static_shape
 from graphopt.engine.passes.edits import forward_value
-from graphopt.engine.passes.fusion.rewriting import FreshNames, place_constants, tensor
+from graphopt.engine.passes.fusion.rewriting import FusionGraphPass, new_constant, place_constants
 from graphopt.engine.passes.fusion.slice_chains import slice_parts
 from graphopt.engine.passes.registry import register
 from graphopt.engine.traversal import GraphBody
@@ -47,7 +46,7 @@ def _partition(pieces: list[_Piece], size: int) -> list[_Piece] | None:
 
 
 @register
-class FuseSliceSplit(GraphPass):
+class FuseSliceSplit(FusionGraphPass):
     """Replace sibling Slices that partition one axis of a value by a single Split.
 
     Matches (opset >= 10, input-form Slice): two or more Slices of the same value ``x``
@@ -62,13 +61,6 @@ class FuseSliceSplit(GraphPass):
     """
 
     name = "fuse_slice_split"
-    family = PassFamily.FUSION
-    lossless = True
-
-    def start(self, model: ir.Model, ctx: PassContext) -> PassOutcome:
-        self._fresh = FreshNames(model)
-        self._applied = 0
-        return PassOutcome()
 
     def run_on_body(self, body: GraphBody, model: ir.Model, ctx: PassContext) -> PassOutcome:
         outcome = PassOutcome()
@@ -97,11 +89,6 @@ class FuseSliceSplit(GraphPass):
                     outcome.counts["Slices partitioning an axis merged into a Split"] += 1
         return outcome
 
-    def finish(self, model: ir.Model, ctx: PassContext) -> PassOutcome:
-        if self._applied:
-            ir_common.NameFixPass()(model)
-        return PassOutcome()
-
     def _split(
         self, body: GraphBody, x: ir.Value, axis: int, pieces: list[_Piece], opset: int
     ) -> None:
@@ -110,9 +97,7 @@ class FuseSliceSplit(GraphPass):
         lengths = [end - start for start, end, _ in pieces]
         constants: list[ir.Value] = []
         if opset >= 13:
-            sizes = ir.Value(name="split", const_value=tensor(np.array(lengths, dtype=np.int64)))
-            sizes.type, sizes.shape = ir.TensorType(ir.DataType.INT64), ir.Shape([len(lengths)])
-            constants.append(sizes)
+            constants.append(new_constant("split", np.array(lengths, dtype=np.int64)))
             split = ir.node("Split", [x, *constants], {"axis": axis}, num_outputs=len(slices))
         else:
             split = ir.node("Split", [x], {"axis": axis, "split": lengths}, num_outputs=len(slices))
