@@ -96,11 +96,6 @@ class RuleFusionPass(FusionGraphPass):
                 break
         return outcome
 
-    def finish(self, model: ir.Model, ctx: PassContext) -> PassOutcome:
-        if self._applied:
-            ir_common.NameFixPass()(model)
-        return PassOutcome()
-
 
 class _RuleIndex:
     """The rules that can match in one body, by the op type of the node a match starts at.
