@@ -8,20 +8,24 @@ import onnx_ir as ir
 DEFAULT_MAX_ELEMENTS = 1 << 16
 
 
-def const_array(
-    value: ir.Value | None, max_elements: int = DEFAULT_MAX_ELEMENTS
-) -> np.ndarray | None:
-    """The value's data when it is a true constant of at most ``max_elements`` elements.
-
-    A true constant is an initializer that is not also a graph input (graph inputs can be
-    overridden at run time) or the output of a default-domain Constant node.
-    """
+def const_tensor(value: ir.Value | None) -> ir.TensorProtocol | None:
+    """The value's tensor when it is a true constant: an initializer that is not also a
+    graph input (graph inputs can be overridden at run time) or the output of a
+    default-domain Constant node. Its data is not read."""
     if value is None or value.is_graph_input():
         return None
     try:
-        tensor = ir.convenience.get_const_tensor(value)
+        return ir.convenience.get_const_tensor(value)
     except ValueError:
         return None
+
+
+def const_array(
+    value: ir.Value | None, max_elements: int = DEFAULT_MAX_ELEMENTS
+) -> np.ndarray | None:
+    """The data of a true constant (:func:`const_tensor`) of at most ``max_elements``
+    elements."""
+    tensor = const_tensor(value)
     if tensor is None or tensor.size > max_elements:
         return None
     try:

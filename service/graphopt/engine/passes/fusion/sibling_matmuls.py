@@ -10,24 +10,22 @@ import onnx_ir as ir
 
 from graphopt.engine import traversal
 from graphopt.engine.passes.base import PassContext, PassOutcome
-from graphopt.engine.passes.constants import const_array
+from graphopt.engine.passes.constants import const_tensor
 from graphopt.engine.passes.edits import forward_value
 from graphopt.engine.passes.fusion.rewriting import FusionGraphPass, new_constant, place_constants
 from graphopt.engine.passes.registry import register
 from graphopt.engine.traversal import GraphBody
 
-MAX_WEIGHT_ELEMENTS = 1 << 26
-
 
 @dataclass
 class _Branch:
     """One MatMul of the shared input by a constant ``weight`` (K x N), with the bias Add
-    that alone reads its output, if any."""
+    that alone reads its output, if any (its constant ``bias`` of N elements)."""
 
     matmul: ir.Node
-    weight: np.ndarray
+    weight: ir.TensorProtocol
     add: ir.Node | None = None
-    bias: np.ndarray | None = None
+    bias: ir.TensorProtocol | None = None
 
     @property
     def result(self) -> ir.Value:
@@ -37,15 +35,14 @@ class _Branch:
 
 def _branch(node: ir.Node) -> _Branch | None:
     """``node`` as a branch: a default-domain MatMul whose second operand is a constant 2-D
-    float matrix read by this node alone; None otherwise."""
-    if node.op_type != "MatMul" or node.domain not in ("", "ai.onnx"):
+    float matrix read by this node alone; None otherwise. No tensor data is read."""
+    if node.op_type != "MatMul" or node.domain not in ("", "ai.onnx") or len(node.inputs) != 2:
         return None
-    weight_value = node.inputs[1]
-    weight = const_array(weight_value, MAX_WEIGHT_ELEMENTS)
-    if weight is None or weight.ndim != 2 or weight.dtype.kind != "f":
+    weight = const_tensor(node.inputs[1])
+    if weight is None or len(weight.shape) != 2 or not weight.dtype.is_floating_point():
         return None
-    assert weight_value is not None
-    if len(weight_value.uses()) != 1:
+    assert node.inputs[1] is not None
+    if len(node.inputs[1].uses()) != 1:
         return None  # another reader keeps the matrix: concatenating would store it twice
     branch = _Branch(node, weight)
     out = node.outputs[0]
@@ -53,13 +50,13 @@ def _branch(node: ir.Node) -> _Branch | None:
     if len(uses) == 1 and not out.is_graph_output():
         add = uses[0].node
         other = add.inputs[1 - uses[0].idx] if add.op_type == "Add" else None
-        bias = const_array(other, MAX_WEIGHT_ELEMENTS)
+        bias = const_tensor(other)
         if (
             add.domain in ("", "ai.onnx")
             and bias is not None
-            and bias.shape == (weight.shape[1],)
-            and bias.dtype == weight.dtype
             and other is not None
+            and tuple(bias.shape) == (weight.shape[1],)
+            and bias.dtype == weight.dtype
             and len(other.uses()) == 1
         ):
             branch.add, branch.bias = add, bias
@@ -94,7 +91,7 @@ class FuseSiblingMatMuls(FusionGraphPass):
             if branch is not None:
                 assert node.inputs[0] is not None
                 groups[node.inputs[0]].append(branch)
-        for x, branches in groups.items():
+        for x, branches in groups.items():  # each in body order
             kinds = {(b.weight.dtype, b.weight.shape[0]) for b in branches}
             if len(branches) > 1 and len(kinds) == 1:
                 self._merge(body, x, branches)
@@ -104,24 +101,28 @@ class FuseSiblingMatMuls(FusionGraphPass):
     def _merge(self, body: GraphBody, x: ir.Value, branches: list[_Branch]) -> None:
         """One MatMul (+ one bias Add) and a Split in place of ``branches``."""
         with_bias = all(b.add is not None for b in branches)
-        widths = [b.weight.shape[1] for b in branches]
-        weight = new_constant("weight", np.concatenate([b.weight for b in branches], axis=1))
+        widths = [b.weight.shape.numpy()[1] for b in branches]
+        matrices = [b.weight.numpy() for b in branches]
+        weight = new_constant("weight", np.concatenate(matrices, axis=1))
         sizes = new_constant("split", np.array(widths, dtype=np.int64))
         constants = [weight, sizes]
         nodes = [ir.node("MatMul", [x, weight])]
         if with_bias:
-            bias = new_constant(
-                "bias", np.concatenate([b.bias for b in branches if b.bias is not None])
-            )
+            biases = [b.bias.numpy() for b in branches if b.bias is not None]
+            bias = new_constant("bias", np.concatenate(biases))
             constants.append(bias)
             nodes.append(ir.node("Add", [nodes[-1].outputs[0], bias]))
+        for merged in nodes:  # typed and shaped here: no shape inference needed for them
+            merged.outputs[0].type = ir.TensorType(branches[0].weight.dtype)
+            if x.shape is not None:
+                merged.outputs[0].shape = ir.Shape([*x.shape.dims[:-1], sum(widths)])
         split = ir.node(
             "Split", [nodes[-1].outputs[0], sizes], {"axis": -1}, num_outputs=len(branches)
         )
         nodes.append(split)
-        order = {node: index for index, node in enumerate(body)}
-        first = min((b.matmul for b in branches), key=order.__getitem__)
-        body.insert_before(first, [*place_constants(body, constants, self._fresh), *nodes])
+        body.insert_before(
+            branches[0].matmul, [*place_constants(body, constants, self._fresh), *nodes]
+        )
         for branch, out in zip(branches, split.outputs, strict=True):
             result = branch.result if with_bias else branch.matmul.outputs[0]
             out.type, out.shape = result.type, result.shape

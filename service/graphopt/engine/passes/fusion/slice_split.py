@@ -85,14 +85,23 @@ class FuseSliceSplit(FusionGraphPass):
             for axis, pieces in by_axis.items():
                 ordered = _partition(pieces, shape[axis]) if len(pieces) > 1 else None
                 if ordered is not None:
-                    self._split(body, x, axis, ordered, opset)
+                    members = {node for _, _, node in ordered}
+                    first = next(node for node in slices if node in members)
+                    self._split(body, x, axis, ordered, first, opset)
                     outcome.counts["Slices partitioning an axis merged into a Split"] += 1
         return outcome
 
     def _split(
-        self, body: GraphBody, x: ir.Value, axis: int, pieces: list[_Piece], opset: int
+        self,
+        body: GraphBody,
+        x: ir.Value,
+        axis: int,
+        pieces: list[_Piece],
+        first: ir.Node,
+        opset: int,
     ) -> None:
-        """Replace the Slices of ``pieces`` (in axis order) by one Split of ``x``."""
+        """Replace the Slices of ``pieces`` (in axis order; ``first`` in body order) by one
+        Split of ``x``."""
         slices = [node for _, _, node in pieces]
         lengths = [end - start for start, end, _ in pieces]
         constants: list[ir.Value] = []
@@ -101,8 +110,6 @@ class FuseSliceSplit(FusionGraphPass):
             split = ir.node("Split", [x, *constants], {"axis": axis}, num_outputs=len(slices))
         else:
             split = ir.node("Split", [x], {"axis": axis, "split": lengths}, num_outputs=len(slices))
-        order = {node: index for index, node in enumerate(body)}
-        first = min(slices, key=order.__getitem__)
         body.insert_before(first, [*place_constants(body, constants, self._fresh), split])
         for node, out in zip(slices, split.outputs, strict=True):
             out.type, out.shape = node.outputs[0].type, node.outputs[0].shape
