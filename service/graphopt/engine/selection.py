@@ -23,17 +23,18 @@ Contract of :func:`select`:
   and the original not faster in enough rounds for the same one-sided test) with fewer
   nodes than the original, the one with the fewest nodes is kept (an optimized graph that
   costs no measurable time); without one, the original itself;
-- budget: ``max_seconds`` bounds what selection adds to the primary's own optimization
-  (the primary's build is not counted). The original and the primary are always built.
-  Each distinct verified candidate gets its timing session as soon as it is built, and is
-  warmed up there, which measures its run. Another candidate is built only while less
-  than half the budget is spent and building it (as long as the longest build so far),
-  loading and warming it up, and ``min_runs`` rounds of every candidate still fit. Before
-  the first session is loaded, the cost of timing the original and the primary is
-  estimated from their builds (``Built.cost``); when it does not fit the rest of the
-  budget (at least half of it), timing is ``skipped`` and the primary is returned instead
-  of overrunning the budget. Rounds are as many as the rest allows, between ``min_runs``
-  and ``max_runs``, dropping the lowest-priority candidates (never fewer than two) when
+- budget: ``max_seconds`` bounds selection as a whole, the primary's build included,
+  except that timing gets at least half of it (a primary that takes longer to build
+  overruns it by that). The original and the primary are always built. Each distinct
+  verified candidate gets its timing session as soon as it is built, and is warmed up
+  there, which measures its run. Another candidate is built only while less than half
+  the budget is spent and building it (as long as the longest build so far), loading and
+  warming it up, and ``min_runs`` rounds of every candidate still fit. Before the first
+  session is loaded, the cost of timing the original and the primary is estimated from
+  their builds (``Built.cost``); when it does not fit the rest of the budget (at least
+  half of it), timing is ``skipped`` and the primary is returned instead of overrunning
+  the budget. Rounds are as many as the rest allows, between ``min_runs`` and
+  ``max_runs``, dropping the lowest-priority candidates (never fewer than two) when
   ``min_runs`` rounds of all do not fit. From ``min_runs`` rounds on they stop early once
   the verdict is settled (:func:`settled`, with the sign test at p <= (1 - confidence) /
   20). A sample is several back-to-back runs on a sub-millisecond model
@@ -406,12 +407,12 @@ def select(
     timed: dict[str, Built] = {}  # the distinct verified candidates, in priority order
     seen: dict[str, str] = {}  # file digest -> the candidate timed for it
     sessions = TimingSessions(feeds, session, options)
-    primary_s = longest_s = 0.0
+    longest_s = 0.0  # the longest build of a candidate other than the original
     expanded = False
     skipped: str | None = None  # why timing is skipped
 
     def spent() -> float:
-        return time.perf_counter() - started - primary_s
+        return time.perf_counter() - started
 
     def fits_another() -> bool:
         """Whether building, loading and warming up one more candidate (costing as much
@@ -463,11 +464,8 @@ def select(
             variant = queue.pop(0)
             building = time.perf_counter()
             candidate = build(variant)
-            took = time.perf_counter() - building
-            if variant.name == primary:
-                primary_s = took
-            elif variant.name != ORIGINAL:
-                longest_s = max(longest_s, took)
+            if variant.name != ORIGINAL:
+                longest_s = max(longest_s, time.perf_counter() - building)
             built.append(candidate)
             admit(candidate)
             if variant.name == primary and not expanded and options.drop_fusions:
@@ -506,7 +504,7 @@ def select(
         only = next(iter(timed.values()), fallback)
         nothing = only.variant.name == ORIGINAL
         return finish("done", "only one distinct verified candidate", only, nothing)
-    left = budget - spent()
+    left = max(budget - spent(), budget / 2)  # timing gets at least half the budget
     for name in reversed(list(timed)):
         if len(sessions.calls) <= 2 or options.min_runs * sessions.round_s() <= left:
             break
