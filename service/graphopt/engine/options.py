@@ -89,7 +89,7 @@ class SelectOptions(BaseModel):
     min_runs: int = Field(
         9, ge=5, le=1000, description="timed rounds at least (budget permitting candidates)"
     )
-    max_runs: int = Field(40, ge=5, le=10_000, description="timed rounds at most")
+    max_runs: int = Field(200, ge=5, le=10_000, description="timed rounds at most")
     confidence: float = Field(
         0.95, gt=0.5, lt=1, description="one-sided sign-test confidence a winner needs"
     )
