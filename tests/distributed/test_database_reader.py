@@ -4,10 +4,10 @@ every commit and replaces itself when the server drops it."""
 from __future__ import annotations
 
 from dist_servers import Postgres
+from service_models import model_row
 from sqlalchemy import text
 
 from graphopt.store.db import Database
-from graphopt.store.models import ModelRow
 
 BACKEND_PID = text("SELECT pg_backend_pid() AS pid")
 MODEL_COUNT = text("SELECT count(*) AS n FROM models")
@@ -19,17 +19,7 @@ def test_read_row_sees_each_commit_and_survives_a_dropped_connection(postgres: P
         db.create_schema()
         assert db.read_row(MODEL_COUNT, {}).n == 0
         with db.session() as session:
-            session.add(
-                ModelRow(
-                    id="model_1",
-                    sha256="0" * 64,
-                    size_bytes=1,
-                    filename="m.onnx",
-                    kind="onnx",
-                    info={},
-                    stats={},
-                )
-            )
+            session.add(model_row())
         assert db.read_row(MODEL_COUNT, {}).n == 1  # not a snapshot from before the commit
 
         first = db.read_row(BACKEND_PID, {}).pid

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 from secure_server import LIMITS, SecureServer
-from service_models import slow_model, variant
+from service_models import model_row, slow_model, variant
 
 from graphopt.jobs.retention import RetentionTimer, expire_artifacts
 from graphopt.store.blobs import LocalBlobStore, digest_file
@@ -141,15 +141,7 @@ def test_artifacts_older_than_the_ttl_are_deleted(tmp_path: Path) -> None:
         path.write_bytes(name.encode())
         refs[name] = digest_file(path)
         blobs.put_file(path, refs[name])
-    model = ModelRow(
-        id=new_id("mdl"),
-        sha256=refs["model"].sha256,
-        size_bytes=5,
-        filename="m.onnx",
-        kind="onnx",
-        info={},
-        stats={},
-    )
+    model = model_row(new_id("mdl"), refs["model"].sha256, size_bytes=5)
     with db.session() as session:
         session.add(model)
     old = _job_with_artifact(db, model, refs["old"].sha256, timedelta(days=3))

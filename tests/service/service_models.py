@@ -5,6 +5,8 @@ from __future__ import annotations
 import onnx
 from onnx import TensorProto, helper
 
+from graphopt.store.models import ModelRow
+
 
 def small_model() -> bytes:
     """x[1,8] -> Identity -> Relu -> Add(b, b) -> y: one no-op for the pipeline to remove."""
@@ -60,3 +62,17 @@ def slow_model(iterations: int = 200_000_000) -> bytes:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     return model.SerializeToString()
+
+
+def model_row(model_id: str = "model_1", sha256: str = "0" * 64, size_bytes: int = 1) -> ModelRow:
+    """A model's metadata row, for tests that write the store directly (no file behind it
+    unless the test stores one under ``sha256``)."""
+    return ModelRow(
+        id=model_id,
+        sha256=sha256,
+        size_bytes=size_bytes,
+        filename="m.onnx",
+        kind="onnx",
+        info={},
+        stats={},
+    )

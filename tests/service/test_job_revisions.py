@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from service_models import model_row
 
 from graphopt.api import job_catalog
 from graphopt.api.deps import Principal, Services
@@ -18,7 +19,7 @@ from graphopt.settings import Settings
 from graphopt.store import jobs as job_store
 from graphopt.store.blobs import open_blob_store
 from graphopt.store.db import Database
-from graphopt.store.models import JobRow, ModelRow, utcnow
+from graphopt.store.models import JobRow, utcnow
 
 WORKER = "test-host:1"
 
@@ -30,17 +31,7 @@ def services(tmp_path: Path) -> Services:
     db = Database(settings.resolved_database_url)
     db.create_schema()
     with db.session() as session:
-        session.add(
-            ModelRow(
-                id="model_1",
-                sha256="0" * 64,
-                size_bytes=1,
-                filename="m.onnx",
-                kind="onnx",
-                info={},
-                stats={},
-            )
-        )
+        session.add(model_row())
         session.add(
             JobRow(
                 id="job_1",
