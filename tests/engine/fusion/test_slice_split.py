@@ -69,18 +69,18 @@ def test_slices_that_do_not_partition_the_axis_are_left_alone(ranges, steps) -> 
     assert not fuse(_slices(ranges, steps=steps), PASS)[1]
 
 
+def _halves(cut: int, end: int, axis: int) -> list:
+    """Bounds of two Slices over ``axis``: ``[0, cut)`` (s0, e0) and ``[cut, end)`` (s1, e1)."""
+    bounds = {"s0": 0, "e0": cut, "s1": cut, "e1": end, "a": axis}
+    return [init(name, np.array([value], np.int64)) for name, value in bounds.items()]
+
+
 def test_graph_outputs_keep_their_names() -> None:
     nodes = [
         node("Slice", ["x", "s0", "e0", "a"], ["y0"]),
         node("Slice", ["x", "s1", "e1", "a"], ["y1"]),
     ]
-    inits = [
-        init("s0", np.array([0], np.int64)),
-        init("e0", np.array([4], np.int64)),
-        init("s1", np.array([4], np.int64)),
-        init("e1", np.array([6], np.int64)),
-        init("a", np.array([1], np.int64)),
-    ]
+    inits = _halves(cut=4, end=6, axis=1)
     model = make_model(nodes, [vi("x", [2, 6, 3])], [vi("y0", None), vi("y1", None)], inits)
     fused, n = fuse(model, PASS)
     assert n == {MERGED: 1} and op_types(fused) == ["Split"]
@@ -89,13 +89,7 @@ def test_graph_outputs_keep_their_names() -> None:
 
 
 def test_slices_inside_if_branches_are_merged() -> None:
-    inits = [
-        init("s0", np.array([0], np.int64)),
-        init("e0", np.array([1], np.int64)),
-        init("s1", np.array([1], np.int64)),
-        init("e1", np.array([3], np.int64)),
-        init("a", np.array([2], np.int64)),
-    ]
+    inits = _halves(cut=1, end=3, axis=2)
     nodes = [
         node("Slice", ["x", "s0", "e0", "a"], ["p"]),
         node("Slice", ["x", "s1", "e1", "a"], ["q"]),
