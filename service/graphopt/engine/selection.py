@@ -201,10 +201,8 @@ def decide(
     for name, values in samples.items():
         if name == original:
             continue
-        pairs = [(c, o) for c, o in zip(values, base, strict=True) if c != o]
-        wins[name] = sum(c < o for c, o in pairs)
-        paired[name] = len(pairs)
-        p_values[name] = sign_test_p(wins[name], len(pairs))
+        wins[name], paired[name] = _wins(values, base)
+        p_values[name] = sign_test_p(wins[name], paired[name])
         median = statistics.median(values)
         if median < base_median and p_values[name] <= 1 - confidence:
             winners.append((median, name))
@@ -277,8 +275,13 @@ def settled(
 def _beats(values: list[float], others: list[float], alpha: float) -> bool:
     """Whether ``values`` were lower than ``others`` in enough of the paired rounds (ties
     left out) for the one-sided sign test at ``alpha``."""
+    return sign_test_p(*_wins(values, others)) <= alpha
+
+
+def _wins(values: list[float], others: list[float]) -> tuple[int, int]:
+    """Rounds in which ``values`` were lower than ``others``, and rounds not tied."""
     pairs = [(v, o) for v, o in zip(values, others, strict=True) if v != o]
-    return sign_test_p(sum(v < o for v, o in pairs), len(pairs)) <= alpha
+    return sum(v < o for v, o in pairs), len(pairs)
 
 
 class _TimingError(Exception):
