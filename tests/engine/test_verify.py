@@ -18,6 +18,7 @@ from graphs import BOOL, DOUBLE, FLOAT, INT32, INT64, STRING, graph, init, make_
 from onnx import TensorProto
 
 from graphopt.engine.errors import ErrorCode, GraphoptError
+from graphopt.engine.model_io import save_model
 from graphopt.engine.options import VerifyOptions
 from graphopt.engine.verify.compare import DEFAULT_TOLERANCES, compare_arrays, worst_of
 from graphopt.engine.verify.inputs import (
@@ -372,7 +373,8 @@ def test_npz_strings_for_string_inputs(tmp_path: Path) -> None:
 
 
 def _verifier(model: ir.Model, tmp_path: Path, **options: object) -> Verifier:
-    return Verifier(model, None, VerifyOptions(**options), {}, tmp_path)
+    original = Path(save_model(model, tmp_path / "original" / "model.onnx").path)
+    return Verifier(model, original, VerifyOptions(**options), {}, tmp_path)
 
 
 def _relu_model() -> ir.Model:

@@ -22,9 +22,12 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -164,9 +167,17 @@ class _Attempts:
         self.rolled_back: list[RolledBack] = []
         self.warnings: list[Diagnostic] = []
         self.details: dict[str, Any] = {}
+        self._ready: tuple[ir.Model, PipelineRun] | None = None
+
+    def prefetch(self) -> None:
+        """Run the whole pipeline now; the next whole :meth:`run` returns this run."""
+        self._ready = self.run()
 
     def run(self, max_applications: int | None = None) -> tuple[ir.Model, PipelineRun]:
         """One pipeline run on a fresh clone; passes that raise are excluded and retried."""
+        if max_applications is None and self._ready is not None:
+            ready, self._ready = self._ready, None
+            return ready
         while True:
             candidate = self.original.clone()
             ctx = PassContext(target=self.target)
@@ -366,14 +377,21 @@ def _run(
         timings.passes_ms = _ms(phase)
     else:
         progress(Progress("verify", "running the original model"))
-        verifier = Verifier(
-            loaded.model,
-            loaded.path,
-            verify,
-            options.input_shapes,
-            workdir,
-            model_name=Path(output).name if output else "model.onnx",
-            dropped_outputs=dropped,
+        original_path = loaded.path or Path(
+            save_model(loaded.model, workdir / "original" / "model.onnx").path
+        )
+        verifier = _alongside_pipeline(
+            attempts,
+            partial(
+                Verifier,
+                loaded.model,
+                original_path,
+                verify,
+                options.input_shapes,
+                workdir,
+                model_name=Path(output).name if output else "model.onnx",
+                dropped_outputs=dropped,
+            ),
         )
         verification.inputs = verifier.inputs_used
         verifier_inputs = verifier.inputs
@@ -460,6 +478,17 @@ def _run(
     return OptimizeResult(report=report, model=candidate, output=Path(output) if output else None)
 
 
+def _alongside_pipeline(attempts: _Attempts, start: Callable[[], Verifier]) -> Verifier:
+    """``start()`` in a thread while the pipeline's first run is made (and kept for
+    ``attempts.run()``): onnxruntime releases the GIL while it loads and runs the original,
+    so on a large model that time is hidden behind the passes. The original is only read by
+    both (the pipeline runs on a clone)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(start)
+        attempts.prefetch()
+        return pending.result()
+
+
 def _selection_blocker(options: OptimizeOptions, verifier: Verifier | None) -> str | None:
     """Why measured selection cannot run, or None when it can."""
     if options.prune or options.keep_outputs:
@@ -519,7 +548,7 @@ def _select(
             pipe = Pipeline(name="original", steps=[step("shape_inference"), scheduling])
             return verified(variant, _Attempts(loaded.model, pipe, options, ignore_progress), pipe)
         if variant.pipeline is None:
-            original = loaded.model.clone()
+            original = loaded.model  # only read from here on: no clone of a large model
             baseline = verifier.original_result(original)
             pipe = Pipeline(name="original", steps=[])
             own = _Attempts(loaded.model, pipe, options, ignore_progress)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import onnx
 import onnx_ir as ir
@@ -135,6 +135,38 @@ def merge_shape(current: ir.Shape | None, inferred: ir.Shape | None) -> ir.Shape
     return ir.Shape([_merge_dim(c, i) for c, i in zip(current.dims, inferred.dims, strict=False)])
 
 
+def _same_shape(a: ir.Shape | None, b: ir.Shape | None) -> bool:
+    """``a == b`` without ``ir.Shape.__eq__``'s slow protocol check against None."""
+    if a is None or b is None:
+        return a is b
+    return a.dims == b.dims
+
+
+def _type_and_shape(proto: onnx.TypeProto) -> tuple[ir.TypeProtocol | None, ir.Shape | None]:
+    """What ``proto`` says, as onnx-ir's deserializer reads it; a plain tensor type is read
+    here directly (the deserializer's generic path costs seconds on 50,000 values)."""
+    if proto.WhichOneof("value") == "tensor_type" and not proto.denotation:
+        tensor = proto.tensor_type
+        kind = (
+            ir.TensorType(ir.DataType(tensor.elem_type)) if tensor.HasField("elem_type") else None
+        )
+        if not tensor.HasField("shape"):
+            return kind, None
+        dims: list[int | ir.SymbolicDim] = []
+        for dim in tensor.shape.dim:
+            which = dim.WhichOneof("value")
+            if dim.denotation:
+                break
+            if which == "dim_value":
+                dims.append(dim.dim_value)
+            else:
+                dims.append(ir.SymbolicDim(dim.dim_param if which == "dim_param" else None))
+        else:
+            return kind, ir.Shape(dims)
+    value = ir.serde.deserialize_value_info_proto(onnx.ValueInfoProto(type=proto), None)
+    return value.type, value.shape
+
+
 def _merge_into(model: ir.Model, inferred: onnx.ModelProto) -> int:
     """Merge inferred types/shapes by graph position and value name; count improved values."""
     improved = 0
@@ -146,10 +178,10 @@ def _merge_into(model: ir.Model, inferred: onnx.ModelProto) -> int:
             info = known.get(name)
             if info is None or not info.HasField("type"):
                 continue
-            other = ir.serde.deserialize_value_info_proto(info, None)
-            shape = merge_shape(value.shape, other.shape)
-            kind = value.type or other.type
-            if shape != value.shape or kind != value.type:
+            other_type, other_shape = _type_and_shape(info.type)
+            shape = merge_shape(value.shape, other_shape)
+            kind = value.type or other_type
+            if not _same_shape(shape, value.shape) or kind != value.type:
                 value.shape, value.type = shape, kind
                 improved += 1
     return improved
@@ -165,9 +197,9 @@ def all_values(model: ir.Model) -> Iterator[ir.Value]:
         yield from ir.convenience.create_value_mapping(graph).values()
 
 
-def known_shape_count(model: ir.Model) -> int:
-    """How many values of the model's graphs carry a fully static shape."""
-    return sum(_static(value.shape) for value in all_values(model))
+def known_shape_count(values: Iterable[ir.Value]) -> int:
+    """How many of ``values`` carry a fully static shape."""
+    return sum(_static(value.shape) for value in values)
 
 
 def fully_known(value: ir.Value) -> bool:

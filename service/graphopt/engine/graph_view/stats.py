@@ -30,7 +30,7 @@ import onnx_ir as ir
 from graphopt.engine import traversal
 from graphopt.engine.errors import ErrorCode, GraphoptError
 from graphopt.engine.graph_view.costs import node_cost, node_macs
-from graphopt.engine.graph_view.view import build_view
+from graphopt.engine.graph_view.view import op_ids
 from graphopt.engine.report import GraphStats
 
 CRITICAL_PATH_LIMIT = 50
@@ -110,22 +110,24 @@ class _InclusiveCosts:
 
 def _paths(model: ir.Model) -> tuple[int, list[str], float, float]:
     """Depth, critical path, critical-path cost and total cost of the main graph."""
-    view = build_view(model)
     nodes = list(model.graph)
-    costs = _InclusiveCosts(model)
-    cost = {
-        node_id: costs.of_node(nodes[attrs["index"]])
-        for node_id, attrs in view.nodes(data=True)
-        if attrs["kind"] == "op"
-    }
-    if not cost:
+    if not nodes:
         return 0, [], 0.0, 0.0
+    ids = dict(zip(nodes, op_ids(model.graph), strict=True))
+    position = {node: index for index, node in enumerate(nodes)}
+    costs = _InclusiveCosts(model)
+    cost = {ids[node]: costs.of_node(node) for node in nodes}
     # Node weights become edge weights: each edge weighs the cost of its target, and a
     # virtual start node feeds every op so that the first op's cost counts too.
     deps = nx.DiGraph()
     deps.add_weighted_edges_from(((_START, n, c) for n, c in cost.items()), weight="cost")
     deps.add_weighted_edges_from(
-        ((u, v, cost[v]) for u, v in view.edges() if u in cost and v in cost), weight="cost"
+        (
+            (ids[producer], ids[node], cost[ids[node]])
+            for node, producers in traversal.dependencies(model.graph).items()
+            for producer in sorted(producers, key=position.__getitem__)  # ties: a stable path
+        ),
+        weight="cost",
     )
     try:
         order = list(nx.topological_sort(deps))

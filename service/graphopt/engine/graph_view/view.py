@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable, Container
 from typing import Any
 
 import networkx as nx
@@ -91,10 +92,12 @@ class _BodyView:
         self.free: list[ir.Value] = []
 
     def claim(self, candidate: str) -> str:
-        node_id, suffix = candidate, 0
-        while node_id in self.graph:
-            suffix += 1
-            node_id = f"{candidate}~{suffix}"
+        return _free_id(candidate, self.graph)
+
+    def reserve(self, candidate: str) -> str:
+        """Claim an id and add its node now, before any other claim can take it."""
+        node_id = self.claim(candidate)
+        self.graph.add_node(node_id)
         return node_id
 
     def add_source(self, candidate: str, value: ir.Value, **attrs: Any) -> None:
@@ -138,13 +141,8 @@ def _build_body(body: GraphBody, view_id: str) -> tuple[nx.MultiDiGraph, list[ir
             state.add_source(f"initializer:{name}", value, kind="initializer")
 
     nodes = list(body)
-    names = Counter(node.name for node in nodes)
-    node_ids = []
-    for index, node in enumerate(nodes):
-        unique = node.name if node.name and names[node.name] == 1 else None
-        node_id = state.claim(unique or f"{node.op_type}_{index}")
-        state.graph.add_node(node_id)  # reserve the id before any pseudo-node can take it
-        node_ids.append(node_id)
+    node_ids = _claim_op_ids(nodes, state.reserve)
+    for node, node_id in zip(nodes, node_ids, strict=True):
         for output in node.outputs:
             state.add_defined(output, node_id)
 
@@ -186,6 +184,44 @@ def _build_body(body: GraphBody, view_id: str) -> tuple[nx.MultiDiGraph, list[ir
         state.graph.add_node(output_id, kind="output", name=output.name, **_value_info(output))
         state.add_use(output, output_id, position)
     return state.graph, state.free
+
+
+def _free_id(candidate: str, taken: Container[str]) -> str:
+    """``candidate``, or the first of ``candidate~1``, ``candidate~2``... not ``taken``."""
+    node_id, suffix = candidate, 0
+    while node_id in taken:
+        suffix += 1
+        node_id = f"{candidate}~{suffix}"
+    return node_id
+
+
+def _claim_op_ids(nodes: list[ir.Node], reserve: Callable[[str], str]) -> list[str]:
+    """The op ids of ``nodes`` in order, each taken through ``reserve`` as it is named."""
+    names = Counter(node.name for node in nodes)
+    ids = []
+    for index, node in enumerate(nodes):
+        unique = node.name if node.name and names[node.name] == 1 else None
+        ids.append(reserve(unique or f"{node.op_type}_{index}"))
+    return ids
+
+
+def op_ids(body: GraphBody) -> list[str]:
+    """The ids :func:`build_view` gives ``body``'s op nodes, in body order, without building
+    the view: the boundary pseudo-nodes claimed before them are only reserved."""
+    taken: set[str] = set()
+
+    def reserve(candidate: str) -> str:
+        taken.add(node_id := _free_id(candidate, taken))
+        return node_id
+
+    inputs = set(body.inputs)
+    for value in body.inputs:
+        reserve(f"input:{value.name}")
+    if isinstance(body, ir.Graph):
+        for name, value in body.initializers.items():
+            if value not in inputs:
+                reserve(f"initializer:{name}")
+    return _claim_op_ids(list(body), reserve)
 
 
 def _graphs_of(attr: ir.Attr) -> list[ir.Graph] | None:

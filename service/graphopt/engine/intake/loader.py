@@ -78,7 +78,14 @@ def load_model(source: ModelSource, *, limits: ArchiveLimits | None = None) -> L
                 archive.write_bytes(source)
                 model_path = _extract(archive, Path(workdir.name) / "bundle", limits)
                 return _load_file(model_path, workdir)
-            return _load_bytes(source, name="model", path=None, base_dir=None, workdir=None)
+            return _load_proto(
+                _parse(source),
+                _Received(hashlib.sha256(source).hexdigest(), len(source)),
+                name="model",
+                path=None,
+                base_dir=None,
+                workdir=None,
+            )
         path = Path(source)
         if not path.exists():
             raise GraphoptError(ErrorCode.BUNDLE_INVALID, f"{path} does not exist.", path=str(path))
@@ -134,7 +141,20 @@ def _load_file(path: Path, workdir: tempfile.TemporaryDirectory[str] | None) -> 
             size=info.st_size,
         )
     data = path.read_bytes()
-    return _load_bytes(data, name=path.stem, path=path, base_dir=path.parent, workdir=workdir)
+    received = _Received(hashlib.sha256(data).hexdigest(), len(data))
+    proto = _parse(data)
+    del data  # a large model is held once, as its proto, from here on
+    return _load_proto(
+        proto, received, name=path.stem, path=path, base_dir=path.parent, workdir=workdir
+    )
+
+
+@dataclass(frozen=True)
+class _Received:
+    """The model file as received: its SHA-256 (hex) and size in bytes."""
+
+    sha256: str
+    size_bytes: int
 
 
 def _parse(data: bytes) -> onnx.ModelProto:
@@ -159,15 +179,15 @@ def _parse(data: bytes) -> onnx.ModelProto:
     return proto
 
 
-def _load_bytes(
-    data: bytes,
+def _load_proto(
+    proto: onnx.ModelProto,
+    received: _Received,
     *,
     name: str,
     path: Path | None,
     base_dir: Path | None,
     workdir: tempfile.TemporaryDirectory[str] | None,
 ) -> LoadedModel:
-    proto = _parse(data)
     refs = check_external_data(proto, base_dir)
     warnings = check_structure(proto)
     reordered = any(w.code == WarningCode.NODES_NOT_SORTED for w in warnings)
@@ -181,8 +201,8 @@ def _load_bytes(
     return LoadedModel(
         model=model,
         name=name,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size_bytes=len(data),
+        sha256=received.sha256,
+        size_bytes=received.size_bytes,
         data_bytes=sum(f.stat().st_size for f in data_files),
         path=path,
         base_dir=base_dir,
@@ -210,20 +230,20 @@ def _run_checker(
 ) -> list[Diagnostic]:
     """Basic check (fatal) then full check with strict shape inference (a warning).
 
-    Models with external data are checked by path so the checker resolves data files in
-    the bundle; a reordered model is written next to its data first.
+    A model read from a file (``path``: unchanged since) is checked by path: the checker
+    reads the file itself, so no serialized copy of a large model is made here, and it
+    resolves external data files beside it. A model with external data and no such file (a
+    reordered one) is written next to its data first.
     """
     scratch: Path | None = None
     try:
-        target: onnx.ModelProto | str = proto
-        if external and base_dir is not None:
-            if path is None:
-                fd, name = tempfile.mkstemp(suffix=".onnx", prefix=".graphopt-check-", dir=base_dir)
-                os.close(fd)
-                scratch = Path(name)
-                onnx.save(proto, scratch)
-                path = scratch
-            target = str(path)
+        if path is None and external and base_dir is not None:
+            fd, name = tempfile.mkstemp(suffix=".onnx", prefix=".graphopt-check-", dir=base_dir)
+            os.close(fd)
+            scratch = Path(name)
+            onnx.save(proto, scratch)
+            path = scratch
+        target: onnx.ModelProto | str = proto if path is None else str(path)
         try:
             onnx.checker.check_model(target)
         except onnx.checker.ValidationError as exc:

@@ -1,6 +1,7 @@
 """Byte offsets for tensors with known lifetimes in one arena (offline, static plan).
 
-Three greedy orders; the smallest arena is kept (earlier ones win ties):
+Three greedy orders; the smallest arena is kept (earlier ones win ties; the later ones are
+not tried once an arena reaches the lower bound):
 
 - **greedy by size** (Pisarchyk & Lee, "Efficient Memory Management for Deep Neural Net
   Inference", 2020, as in TFLite): tensors by decreasing size;
@@ -131,7 +132,8 @@ def _promote(
 
 
 def plan_arena(spans: Sequence[Lifetime], steps: int) -> ArenaPlan:
-    """The best of the three strategies (each repaired by promotion); earlier ones win ties."""
+    """The best of the three strategies (each repaired by promotion); earlier ones win ties,
+    and none is tried once an arena equals the lower bound."""
     bound = lower_bound(spans, steps)
     best: ArenaPlan | None = None
     candidates: list[tuple[ArenaAlgorithm, list[int]]] = [
@@ -140,6 +142,8 @@ def plan_arena(spans: Sequence[Lifetime], steps: int) -> ArenaPlan:
         ("greedy_by_lifetime", _by_lifetime(spans)),
     ]
     for algorithm, order in candidates:
+        if best is not None and best.arena_bytes <= bound:
+            break
         offsets, arena, _ = _promote(spans, order, bound)
         if best is None or arena < best.arena_bytes:
             best = ArenaPlan(offsets, arena, algorithm)

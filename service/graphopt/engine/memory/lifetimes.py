@@ -18,7 +18,7 @@ Conventions (docs/memory.md):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +26,7 @@ import onnx_ir as ir
 
 from graphopt.engine.memory.models import TensorKind, UnplannedTensor
 from graphopt.engine.memory.tensor_sizes import align, tensor_bytes
-from graphopt.engine.traversal import subgraphs_of
+from graphopt.engine.traversal import captured_values, outputs_by_name
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,53 +57,9 @@ def is_weight_node(node: ir.Node) -> bool:
     return node.op_type == "Constant" and node.domain in ("", "ai.onnx")
 
 
-def _nested_graphs(node: ir.Node) -> Iterator[ir.Graph]:
-    for sub in subgraphs_of(node):
-        yield sub
-        for inner in sub:
-            yield from _nested_graphs(inner)
-
-
-def captured_values(node: ir.Node, produced: Mapping[str, ir.Value]) -> set[ir.Value]:
-    """Values of ``produced`` (the enclosing body's, by name) read inside ``node``'s
-    subgraphs at any depth."""
-    found: set[ir.Value] = set()
-    nested = list(_nested_graphs(node))
-    if not nested:
-        return found
-    by_value = set(produced.values())
-    for sub in nested:
-        local = {v.name for v in sub.inputs} | set(sub.initializers)
-        reads = [v for inner in sub for v in inner.inputs if v is not None]
-        for value in [*reads, *sub.outputs]:
-            name = value.name or ""
-            if value in by_value:
-                found.add(value)
-            elif value.producer() is None and name in produced and name not in local:
-                found.add(produced[name])  # onnx-ir's stand-in for an outer value
-    return found
-
-
 def produced_values(body: ir.Graph, *, weights: bool = False) -> dict[str, ir.Value]:
     """The body's node outputs by name (``Constant`` outputs only with ``weights``)."""
-    produced: dict[str, ir.Value] = {}
-    for node in body:
-        if is_weight_node(node) and not weights:
-            continue
-        for value in node.outputs:
-            produced[value.name or f"{node.name}:{value.index()}"] = value
-    return produced
-
-
-def dependencies(body: ir.Graph) -> dict[ir.Node, set[ir.Node]]:
-    """Each node's producers in ``body``: of its inputs and of the values its subgraphs read."""
-    produced = produced_values(body, weights=True)
-    preds: dict[ir.Node, set[ir.Node]] = {}
-    for node in body:
-        values = [v for v in node.inputs if v is not None]
-        values += captured_values(node, produced)
-        preds[node] = {p for v in values if (p := v.producer()) is not None and p.graph is body}
-    return preds
+    return outputs_by_name(node for node in body if weights or not is_weight_node(node))
 
 
 def collect_tensors(

@@ -18,7 +18,7 @@ from pathlib import Path
 import onnx_ir as ir
 
 from graphopt.engine.errors import Diagnostic, WarningCode
-from graphopt.engine.memory.arena_planner import lower_bound, naive_bytes, plan_arena
+from graphopt.engine.memory.arena_planner import ArenaPlan, lower_bound, naive_bytes, plan_arena
 from graphopt.engine.memory.lifetimes import (
     BodyTensor,
     Lifetime,
@@ -144,7 +144,11 @@ def plan_body(body: ir.Graph, alignment: int, in_place: bool = True) -> BodyResu
     candidates = [Spans.of(tensors, order, workspaces, False)]
     if in_place:
         candidates.append(Spans.of(tensors, order, workspaces, True))
-    plans = [(spans, plan_arena(spans.buffers, len(order))) for spans in candidates]
+    plans: list[tuple[Spans, ArenaPlan]] = []
+    for spans in candidates:
+        if plans and plans[0][1].arena_bytes <= lower_bound(spans.buffers, len(order)):
+            continue  # cannot be smaller, and the first wins a tie
+        plans.append((spans, plan_arena(spans.buffers, len(order))))
     spans, arena = min(plans, key=lambda plan: plan[1].arena_bytes)  # the first on a tie
     planned = [
         TensorPlan(

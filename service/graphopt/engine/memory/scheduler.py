@@ -31,8 +31,9 @@ from dataclasses import dataclass
 
 import onnx_ir as ir
 
-from graphopt.engine.memory.lifetimes import BodyTensor, dependencies, is_weight_node
+from graphopt.engine.memory.lifetimes import BodyTensor, is_weight_node
 from graphopt.engine.memory.models import ScheduleMethod
+from graphopt.engine.traversal import dependencies
 
 EXACT_MAX_NODES = 160
 """Segments up to this many nodes get the set search; larger ones the greedy scheduler."""

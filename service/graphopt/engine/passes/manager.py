@@ -73,20 +73,18 @@ def _tally(model: ir.Model, known: _TensorSizes) -> tuple[_Tally, _TensorSizes]:
     this runs before and after every pass."""
     params = nbytes = 0
     sizes: _TensorSizes = {}
-    node_ids: list[int] = []
-    for body in traversal.graph_bodies(model):
-        node_ids.extend(map(id, body))
-        for tensor in traversal.body_tensors(body):
-            entry = known.get(id(tensor))
-            if entry is None:
-                try:
-                    entry = (tensor, tensor.size, tensor.nbytes)
-                except (TypeError, ValueError):  # strings and other types without a fixed width
-                    entry = (tensor, 0, 0)
-            sizes[id(tensor)] = entry
-            params += entry[1]
-            nbytes += entry[2]
-    return _Tally(frozenset(node_ids), params, nbytes), sizes
+    found = traversal.inventory(model)
+    for tensor in found.tensors:
+        entry = known.get(id(tensor))
+        if entry is None:
+            try:
+                entry = (tensor, tensor.size, tensor.nbytes)
+            except (TypeError, ValueError):  # strings and other types without a fixed width
+                entry = (tensor, 0, 0)
+        sizes[id(tensor)] = entry
+        params += entry[1]
+        nbytes += entry[2]
+    return _Tally(frozenset(map(id, found.nodes)), params, nbytes), sizes
 
 
 class _Stop(Exception):

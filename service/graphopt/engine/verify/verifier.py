@@ -71,7 +71,7 @@ class Verifier:
     def __init__(
         self,
         original: ir.Model,
-        original_path: Path | None,
+        original_path: Path,
         options: VerifyOptions,
         input_shapes: dict[str, list[int]],
         workdir: Path,
@@ -90,8 +90,6 @@ class Verifier:
         self.reference_run_s: float | None = None
         self.inputs_used: InputsUsed | None = None
         self.shape_only = nondeterministic_outputs(original)
-        if original_path is None:
-            original_path = Path(save_model(original, workdir / "original" / "model.onnx").path)
         try:
             session = start_session(original_path, self.options.session)
         except SessionError as exc:

@@ -37,9 +37,9 @@ class ShapeInference(ModelPass):
                 changed=False,
                 notes=[f"all {len(values)} values already have a type and a static shape"],
             )
-        before = known_shape_count(model)
+        before = known_shape_count(values)
         improved, notes = infer_shapes(model, data_prop=self.options.data_prop)
-        after = known_shape_count(model)
+        after = known_shape_count(values)  # inference annotates these values in place
         # symbolic dims and dtypes count as changes too, not only fully static shapes
         return PassOutcome(
             changed=improved > 0, notes=[*notes, f"static shapes: {before} -> {after}"]
