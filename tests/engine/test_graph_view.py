@@ -11,6 +11,7 @@ import onnx_ir as ir
 from onnx import TensorProto, helper
 
 from graphopt.engine.graph_view import build_view, to_node_link, write_graphml
+from graphopt.engine.graph_view.view import op_ids
 
 FLOAT = TensorProto.FLOAT
 
@@ -144,6 +145,24 @@ def test_ids_are_unique_when_names_repeat_or_clash() -> None:
     ops = [n for n, d in view.nodes(data=True) if d["kind"] == "op"]
     assert ops == ["Relu_0", "Relu_1", "Relu_0~1", "input:x~1", "Relu_4"]
     assert view.nodes["input:x"]["kind"] == "input"
+
+
+def test_op_ids_without_the_view_are_the_views() -> None:
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"], name="dup"),
+        helper.make_node("Relu", ["a"], ["b"], name="dup"),
+        helper.make_node("Relu", ["b"], ["c"], name="Relu_0"),
+        helper.make_node("Relu", ["c"], ["d"], name="input:x"),
+        helper.make_node("Add", ["d", "w"], ["e"], name="initializer:w"),
+        helper.make_node("Relu", ["e"], ["y"]),
+    ]
+    init = helper.make_tensor("w", FLOAT, [1], [1.0])
+    model = _model(nodes, [_vi("x", [1])], [_vi("y", [1])], [init])
+    view = build_view(model)
+
+    ops = [n for n, d in view.nodes(data=True) if d["kind"] == "op"]
+    assert op_ids(model.graph) == ops
+    assert ops[3:5] == ["input:x~1", "initializer:w~1"]
 
 
 def test_initializer_listed_as_input_and_tensor_attributes() -> None:

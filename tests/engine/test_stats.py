@@ -13,6 +13,7 @@ from onnx import TensorProto, helper
 
 from graphopt.engine.errors import ErrorCode, GraphoptError
 from graphopt.engine.graph_view import build_view, compute_stats, node_cost, node_macs
+from graphopt.engine.inspection import model_stats
 
 FLOAT = TensorProto.FLOAT
 
@@ -268,6 +269,20 @@ def test_stats_do_not_change_the_model() -> None:
     before = ir.serde.serialize_model(model).SerializeToString()
     compute_stats(model)
     assert ir.serde.serialize_model(model).SerializeToString() == before
+
+
+def test_model_stats_pin_and_infer_shapes_then_put_the_model_back() -> None:
+    weight = helper.make_tensor("w", FLOAT, [8, 4], [0.5] * 32)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"]), _relu("h", "y", "r")]
+    model = _model(nodes, [_vi("x", ["batch", 8])], [_vi("y", None)], [weight])
+    before = ir.serde.serialize_model(model).SerializeToString()
+
+    stats = model_stats(model, {"x": [3, 8]})
+
+    assert stats.macs == 3 * 8 * 4
+    assert ir.serde.serialize_model(model).SerializeToString() == before
+    assert model.graph.inputs[0].shape == ir.Shape(["batch", 8])
+    assert model.graph.node(0).outputs[0].shape is None
 
 
 def test_empty_graph() -> None:

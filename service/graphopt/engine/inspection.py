@@ -7,7 +7,7 @@ import onnx_ir as ir
 from graphopt.engine.graph_view.stats import compute_stats
 from graphopt.engine.intake import LoadedModel
 from graphopt.engine.report import GraphStats, ModelInfo, TensorSpec
-from graphopt.engine.shapes import check_input_shapes, infer_shapes
+from graphopt.engine.shapes import all_values, check_input_shapes, infer_shapes
 
 
 def tensor_specs(values: list[ir.Value]) -> list[TensorSpec]:
@@ -42,12 +42,18 @@ def model_info(loaded: LoadedModel) -> ModelInfo:
 
 
 def model_stats(model: ir.Model, input_shapes: dict[str, list[int]] | None = None) -> GraphStats:
-    """Stats with shapes inferred (after pinning ``input_shapes``) on a clone of ``model``."""
+    """Stats with shapes inferred after pinning ``input_shapes``. ``model`` carries those
+    annotations only while the stats are computed: every value's shape and type are put
+    back afterwards (cheaper than a clone of a large model)."""
     input_shapes = input_shapes or {}
     check_input_shapes(model, input_shapes)
-    clone = model.clone()
-    for value in clone.graph.inputs:
-        if value.name in input_shapes:
-            value.shape = ir.Shape(input_shapes[value.name])
-    infer_shapes(clone)
-    return compute_stats(clone)
+    saved = [(value, value.shape, value.type) for value in all_values(model)]
+    try:
+        for value in model.graph.inputs:
+            if value.name in input_shapes:
+                value.shape = ir.Shape(input_shapes[value.name])
+        infer_shapes(model)
+        return compute_stats(model)
+    finally:
+        for value, shape, kind in saved:
+            value.shape, value.type = shape, kind

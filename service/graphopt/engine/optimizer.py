@@ -392,6 +392,7 @@ def _run(
                 model_name=Path(output).name if output else "model.onnx",
                 dropped_outputs=dropped,
             ),
+            progress,
         )
         verification.inputs = verifier.inputs_used
         verifier_inputs = verifier.inputs
@@ -478,7 +479,9 @@ def _run(
     return OptimizeResult(report=report, model=candidate, output=Path(output) if output else None)
 
 
-def _alongside_pipeline(attempts: _Attempts, start: Callable[[], Verifier]) -> Verifier:
+def _alongside_pipeline(
+    attempts: _Attempts, start: Callable[[], Verifier], progress: ProgressCallback
+) -> Verifier:
     """``start()`` in a thread while the pipeline's first run is made (and kept for
     ``attempts.run()``): onnxruntime releases the GIL while it loads and runs the original,
     so on a large model that time is hidden behind the passes. The original is only read by
@@ -486,6 +489,8 @@ def _alongside_pipeline(attempts: _Attempts, start: Callable[[], Verifier]) -> V
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(start)
         attempts.prefetch()
+        if not pending.done():
+            progress(Progress("verify", "running the original model"))
         return pending.result()
 
 

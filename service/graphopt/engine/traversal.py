@@ -125,6 +125,8 @@ def captured_values(node: ir.Node, produced: Mapping[str, ir.Value]) -> set[ir.V
     """Values of ``produced`` (the enclosing body's, by name) read inside ``node``'s
     subgraphs at any depth."""
     found: set[ir.Value] = set()
+    if not node.attributes:  # most nodes: no attribute, so no subgraph
+        return found
     nested = list(_nested_graphs(node))
     if not nested:
         return found

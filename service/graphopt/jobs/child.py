@@ -10,7 +10,6 @@ import the engine.
 from __future__ import annotations
 
 import json
-import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,13 +29,13 @@ from graphopt.engine import (
 )
 from graphopt.engine.intake.archive import archive_kind
 from graphopt.engine.intake.size_limits import check_size_limits
+from graphopt.engine.process_settings import apply_process_settings
 from graphopt.jobs.sandbox import Emit
 
 REPORT_NAME = "report.json"
 OUTPUT_NAME = "optimized.onnx"
 
-for _name in ("onnx_ir", "onnxscript", "onnx"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
+apply_process_settings()
 
 try:  # models are private: no usage events leave the sandbox
     import onnxruntime
