@@ -132,14 +132,19 @@ def test_one_edge_per_input_slot() -> None:
     assert all(d["shape"] == ["N", 3] and d["bytes"] is None for d in uses.values())
 
 
-def test_ids_are_unique_when_names_repeat_or_clash() -> None:
-    nodes = [
+def _clashing_names() -> list[onnx.NodeProto]:
+    """x -> d through four Relus: two named alike, one named like a generated id, one
+    like the input's pseudo-node."""
+    return [
         helper.make_node("Relu", ["x"], ["a"], name="dup"),
         helper.make_node("Relu", ["a"], ["b"], name="dup"),
         helper.make_node("Relu", ["b"], ["c"], name="Relu_0"),
         helper.make_node("Relu", ["c"], ["d"], name="input:x"),
-        helper.make_node("Relu", ["d"], ["y"]),
     ]
+
+
+def test_ids_are_unique_when_names_repeat_or_clash() -> None:
+    nodes = [*_clashing_names(), helper.make_node("Relu", ["d"], ["y"])]
     view = build_view(_model(nodes, [_vi("x", [1])], [_vi("y", [1])]))
 
     ops = [n for n, d in view.nodes(data=True) if d["kind"] == "op"]
@@ -149,10 +154,7 @@ def test_ids_are_unique_when_names_repeat_or_clash() -> None:
 
 def test_op_ids_without_the_view_are_the_views() -> None:
     nodes = [
-        helper.make_node("Relu", ["x"], ["a"], name="dup"),
-        helper.make_node("Relu", ["a"], ["b"], name="dup"),
-        helper.make_node("Relu", ["b"], ["c"], name="Relu_0"),
-        helper.make_node("Relu", ["c"], ["d"], name="input:x"),
+        *_clashing_names(),
         helper.make_node("Add", ["d", "w"], ["e"], name="initializer:w"),
         helper.make_node("Relu", ["e"], ["y"]),
     ]
