@@ -76,7 +76,13 @@ class RuleFusionPass(FusionGraphPass):
         for node in list(body):
             if node.graph is None:  # removed by an earlier rewrite of this walk
                 continue
-            for rule in by_op.rules_for(node.op_type):
+            producers: set[str] | None = None
+            for rule, children in by_op.rules_for(node.op_type):
+                if children:
+                    if producers is None:
+                        producers = {p.op_type for v in node.inputs if v and (p := v.producer())}
+                    if not children <= producers:
+                        continue  # cannot match here: onnxscript's matcher need not try
                 delta = rule.try_rewrite(model, body, node)
                 if delta is None:
                     continue
@@ -102,9 +108,11 @@ class _RuleIndex:
 
     A rule is left out while an op type its pattern needs on every match does not occur in
     the body (commuted variants multiply rules: Gelu has 688 at opset 20), and a
-    single-output-node pattern is only tried at nodes of its root's op type: on a
-    50,000-node graph, trying every rule at every node was most of the fusion time. Rule
-    order is kept; op types a rewrite adds make the rules needing them eligible.
+    single-output-node pattern is only tried at nodes of its root's op type, and only where
+    the root's inputs are produced by the op types its pattern reads them from
+    (``_child_op_types``): on a 50,000-node graph, trying every rule at every node was most
+    of the fusion time. Rule order is kept; op types a rewrite adds make the rules needing
+    them eligible.
     """
 
     def __init__(self, rules: Sequence[RewriteRule], body: GraphBody) -> None:
@@ -119,16 +127,22 @@ class _RuleIndex:
             self._present |= new
             self._refilter()
 
-    def rules_for(self, op_type: str) -> list[RewriteRule]:
+    def rules_for(self, op_type: str) -> list[tuple[RewriteRule, frozenset[str]]]:
+        """The eligible rules a match may start at a node of ``op_type``, each with the op
+        types that must produce some of that node's inputs."""
         found = self._cache.get(op_type)
         if found is None:
-            found = [rule for rule, root in self._eligible if root is None or root == op_type]
+            found = [
+                (rule, _child_op_types(rule))
+                for rule, root in self._eligible
+                if root is None or root == op_type
+            ]
             self._cache[op_type] = found
         return found
 
     def _refilter(self) -> None:
         self._eligible = [(r, root) for r, root, needs in self._all if needs <= self._present]
-        self._cache: dict[str, list[RewriteRule]] = {}
+        self._cache: dict[str, list[tuple[RewriteRule, frozenset[str]]]] = {}
 
 
 def _root_op_type(rule: RewriteRule) -> str | None:
@@ -142,6 +156,17 @@ def _root_op_type(rule: RewriteRule) -> str | None:
 def _op_type(node: NodePattern) -> str | None:
     """The op type a pattern node matches, when it is one fixed name."""
     return node.op_type if isinstance(node.op, StringConstantPattern) else None
+
+
+@functools.cache
+def _child_op_types(rule: RewriteRule) -> frozenset[str]:
+    """Op types that produce inputs of a match's root: those of the pattern nodes its
+    single output node reads directly (empty for other patterns)."""
+    pattern = getattr(rule, "_target_pattern", None)
+    if pattern is None or not pattern.has_single_output_node:
+        return frozenset()
+    children = (v.producer() for v in pattern.output_node.inputs if v is not None)
+    return frozenset(op for child in children if child and (op := _op_type(child)))
 
 
 @functools.cache
