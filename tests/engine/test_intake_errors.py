@@ -251,6 +251,15 @@ def test_unsorted_graph_is_reordered_with_a_warning(source: Source) -> None:
         assert [w.code for w in model.warnings] == [WarningCode.NODES_NOT_SORTED]
 
 
+def test_strict_shape_inference_disagreeing_is_a_warning(source: Source) -> None:
+    proto = model_proto([node("Relu", ["x"], ["y"])], [vi("x", [2, 3])], [vi("y", [4])])
+    with loaded(proto.SerializeToString(), source) as model:
+        (warning,) = model.warnings
+        assert warning.code == WarningCode.SHAPE_INFERENCE_INCONSISTENT
+        assert "strict shape inference disagrees" in warning.message
+        assert op_types(model.model) == ["Relu"]
+
+
 def test_unknown_custom_domain_is_kept_with_a_warning(source: Source) -> None:
     proto = model_proto(
         [

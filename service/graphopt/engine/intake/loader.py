@@ -228,7 +228,8 @@ def _checker_error(exc: Exception) -> GraphoptError:
 def _run_checker(
     proto: onnx.ModelProto, path: Path | None, base_dir: Path | None, external: bool
 ) -> list[Diagnostic]:
-    """Basic check (fatal) then full check with strict shape inference (a warning).
+    """The full check (the basic one plus strict shape inference); when it fails, the
+    basic check alone tells a fatal error from a warning (strict shape inference only).
 
     A model read from a file (``path``: unchanged since) is checked by path: the checker
     reads the file itself, so no serialized copy of a large model is made here, and it
@@ -245,6 +246,12 @@ def _run_checker(
             path = scratch
         target: onnx.ModelProto | str = proto if path is None else str(path)
         try:
+            onnx.checker.check_model(target, full_check=True)
+        except Exception as exc:
+            full_error = exc
+        else:
+            return []  # one pass over a large model instead of two
+        try:
             onnx.checker.check_model(target)
         except onnx.checker.ValidationError as exc:
             raise _checker_error(exc) from None
@@ -253,17 +260,14 @@ def _run_checker(
                 ErrorCode.CHECKER_FAILED,
                 "The onnx checker rejected the model, and a name it reported is not valid UTF-8.",
             ) from None
-        try:
-            onnx.checker.check_model(target, full_check=True)
-        except Exception as exc:
-            return [
-                Diagnostic(
-                    WarningCode.SHAPE_INFERENCE_INCONSISTENT,
-                    "onnx's strict shape inference disagrees with the model; it is optimized "
-                    f"anyway: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}",
-                )
-            ]
-        return []
+        first_line = str(full_error).strip().splitlines()[0] if str(full_error).strip() else ""
+        return [
+            Diagnostic(
+                WarningCode.SHAPE_INFERENCE_INCONSISTENT,
+                "onnx's strict shape inference disagrees with the model; it is optimized "
+                f"anyway: {first_line or full_error!r}",
+            )
+        ]
     except OSError as exc:
         return [Diagnostic(WarningCode.CHECKER_SKIPPED, f"The onnx checker could not run: {exc}")]
     finally:
