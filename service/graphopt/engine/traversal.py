@@ -1,4 +1,5 @@
-"""Walks over every graph body of a model: the main graph, If/Loop/Scan bodies, functions."""
+"""Walks over every graph body of a model (the main graph, If/Loop/Scan bodies, functions),
+what they hold, and the data dependencies between the nodes of one body."""
 
 from __future__ import annotations
 
