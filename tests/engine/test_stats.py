@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 
 import onnx
@@ -311,13 +310,14 @@ def test_a_cycle_is_a_graph_cycle_error() -> None:
 
 
 @pytest.mark.slow
-def test_fifty_thousand_nodes_in_a_few_seconds() -> None:
+def test_fifty_thousand_nodes_in_a_chain() -> None:
+    """A chain deeper than Python's recursion limit: the walks must not recurse per node
+    (how fast this runs is measured in bench/, not here)."""
     nodes = [_relu(f"t{i}", f"t{i + 1}", f"r{i}") for i in range(50_000)]
     model = _model(nodes, [_vi("t0", [8])], [_vi("t50000", [8])])
-    start = time.perf_counter()
     stats = compute_stats(model)
-    assert time.perf_counter() - start < 10
     assert stats.depth == 50_000
+    assert stats.critical_path == [f"r{i}" for i in range(50)]
 
 
 def _light_resnet50() -> onnx.ModelProto:
