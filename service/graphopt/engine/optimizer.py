@@ -377,15 +377,12 @@ def _run(
         timings.passes_ms = _ms(phase)
     else:
         progress(Progress("verify", "running the original model"))
-        original_path = loaded.path or Path(
-            save_model(loaded.model, workdir / "original" / "model.onnx").path
-        )
         verifier = _alongside_pipeline(
             attempts,
             partial(
                 Verifier,
                 loaded.model,
-                original_path,
+                _original_file(loaded, workdir),
                 verify,
                 options.input_shapes,
                 workdir,
@@ -477,6 +474,17 @@ def _run(
         report.memory, memory_warnings = memory_section(candidate, options.memory, out_dir)
         report.warnings += [DiagnosticModel(**w.to_dict()) for w in memory_warnings]
     return OptimizeResult(report=report, model=candidate, output=Path(output) if output else None)
+
+
+def _original_file(loaded: LoadedModel, workdir: Path) -> Path:
+    """The original's file for onnxruntime: the one it was loaded from, else (an upload of
+    bytes) a copy saved in ``workdir`` once, for verification and profiling alike."""
+    if loaded.path is not None:
+        return loaded.path
+    path = workdir / "original" / "model.onnx"
+    if not path.exists():
+        save_model(loaded.model, path)
+    return path
 
 
 def _alongside_pipeline(
@@ -629,9 +637,7 @@ def _profile(
         )
     except GraphoptError as exc:
         return Diagnostic(WarningCode.PROFILING_FAILED, f"Profiling failed: {exc.message}")
-    original = loaded.path or Path(
-        save_model(loaded.model, workdir / "profile-original" / "model.onnx").path
-    )
+    original = _original_file(loaded, workdir)
     if written is not None:
         optimized = Path(written.path)
     else:
