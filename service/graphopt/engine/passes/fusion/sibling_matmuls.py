@@ -125,8 +125,8 @@ class FuseSiblingMatMuls(FusionGraphPass):
         )
         for branch, out in zip(branches, split.outputs, strict=True):
             result = branch.result if with_bias else branch.matmul.outputs[0]
-            out.type, out.shape = result.type, result.shape
-            handed_over = forward_value(result, out)  # a new node's output: always
+            # a new node's output: always handed over, taking the result's type and shape
+            handed_over = forward_value(result, out)
             assert handed_over
             for node in (branch.add, branch.matmul) if with_bias else (branch.matmul,):
                 assert node is not None

@@ -112,8 +112,8 @@ class FuseSliceSplit(FusionGraphPass):
             split = ir.node("Split", [x], {"axis": axis, "split": lengths}, num_outputs=len(slices))
         body.insert_before(first, [*place_constants(body, constants, self._fresh), split])
         for node, out in zip(slices, split.outputs, strict=True):
-            out.type, out.shape = node.outputs[0].type, node.outputs[0].shape
-            handed_over = forward_value(node.outputs[0], out)  # a new node's output: always
+            # a new node's output: always handed over, taking the Slice's type and shape
+            handed_over = forward_value(node.outputs[0], out)
             assert handed_over
             body.remove(node, safe=True)
         self._applied += 1
