@@ -417,6 +417,10 @@ def select(
     def spent() -> float:
         return time.perf_counter() - started
 
+    def timing_left() -> float:
+        """What is left of the budget for timing: at least half of it."""
+        return max(budget - spent(), budget / 2)
+
     def fits_another() -> bool:
         """Whether building, loading and warming up one more candidate (costing as much
         as the costliest so far), then ``min_runs`` rounds of all, fit the budget."""
@@ -475,9 +479,7 @@ def select(
                 expanded = True
                 queue += more_variants(candidate)
             if not sessions.calls and len(timed) > 1:  # before the first session is loaded
-                skipped = _too_slow(
-                    list(timed.values()), options, max(budget - spent(), budget / 2)
-                )
+                skipped = _too_slow(list(timed.values()), options, timing_left())
             if skipped is None and len(timed) > 1:
                 for name, ready in timed.items():
                     if name not in sessions.calls:
@@ -507,7 +509,7 @@ def select(
         only = next(iter(timed.values()), fallback)
         nothing = only.variant.name == ORIGINAL
         return finish("done", "only one distinct verified candidate", only, nothing)
-    left = max(budget - spent(), budget / 2)  # timing gets at least half the budget
+    left = timing_left()
     for name in reversed(list(timed)):
         if len(sessions.calls) <= 2 or options.min_runs * sessions.round_s() <= left:
             break
