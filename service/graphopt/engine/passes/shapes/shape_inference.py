@@ -19,9 +19,10 @@ class ShapeInference(ModelPass):
     """Annotate values with the types and shapes onnx's shape inference derives.
 
     Matches: every value of the main graph and subgraphs whose type or shape is missing or
-    partly unknown (when there is none, onnx's inference is not run). Guarantees: no node, initializer or graph input/output name changes; an
-    integer dimension already known is never changed; a failure of inference leaves the
-    model as it was, with a note. Lossless (annotations only).
+    partly unknown (when there is none, onnx's inference is not run). Guarantees: no node,
+    initializer or graph input/output name changes; an integer dimension already known is
+    never changed; a failure of inference leaves the model as it was, with a note.
+    Lossless (annotations only).
     """
 
     name = "shape_inference"
